@@ -1,0 +1,1 @@
+"""Your exercises: one module per topic. Fill in the bodies; run `pytest exercises/` to self-check."""

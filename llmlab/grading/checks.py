@@ -1,0 +1,248 @@
+"""What a grader writes: ``@check`` and the ``expect_*`` helpers.
+
+Every helper checks type first, then shape and dtype, then values, and fails with a
+:class:`CheckFailed` whose message is written for the student: what was wrong, on which (small)
+input, and, when the output matches one of the topic's known buggy variants, the mistake by name.
+Messages never contain grader source.
+"""
+from __future__ import annotations
+
+import contextvars
+import math
+from typing import Callable
+
+import pytest
+import torch
+
+from .remote import RemoteObject, SubmissionError
+
+current_topic: contextvars.ContextVar[str] = contextvars.ContextVar("current_topic", default="")
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: the submission's answer is wrong (the message says how)."""
+
+    def __init__(self, message: str, *, inputs: dict | None = None, diagnosis: list[str] | None = None):
+        self.problem = message
+        self.inputs = inputs or {}
+        self.diagnosis = diagnosis or []
+        super().__init__(self.feedback())
+
+    def feedback(self) -> str:
+        lines = [self.problem]
+        if self.diagnosis:
+            lines.append("Likely mistake: " + " / ".join(self.diagnosis))
+        if self.inputs:
+            lines.append("Smallest failing input found:")
+            lines += [f"  {k} = {describe(v)}" for k, v in self.inputs.items()]
+        return "\n".join(lines)
+
+
+def check(task: str, points: float = 1, *, visibility: str = "visible"):
+    """Mark a grader test: the task id it grades (as in the stub's message) and its points."""
+    def wrap(fn):
+        return pytest.mark.llmlab(task=task, points=points, visibility=visibility)(fn)
+    return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# Describing values for feedback
+# ---------------------------------------------------------------------------------------------
+def describe(value, limit: int = 48) -> str:
+    if isinstance(value, torch.Tensor):
+        head = f"tensor of shape {tuple(value.shape)}, dtype {str(value.dtype).replace('torch.', '')}"
+        if value.numel() <= limit:
+            with torch.no_grad():
+                body = torch.Tensor.tolist(value.detach().double() if value.is_floating_point() else value.detach())
+            return f"{head}: {_round(body)}"
+        return head
+    if isinstance(value, RemoteObject):
+        return f"a {value.type_name} object"
+    if isinstance(value, (list, tuple)) and len(value) <= 8:
+        inner = ", ".join(describe(v, limit) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    text = repr(value)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _round(x):
+    if isinstance(x, list):
+        return [_round(v) for v in x]
+    if isinstance(x, float):
+        return x if not math.isfinite(x) else round(x, 4)
+    return x
+
+
+def type_name(value) -> str:
+    if isinstance(value, RemoteObject):
+        return value.type_name
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnosis: which known buggy variant produces the same answer?
+# ---------------------------------------------------------------------------------------------
+def diagnose(compute: Callable, actual, *, atol: float = 1e-5, rtol: float = 1e-4) -> list[str]:
+    """Run ``compute(module)`` on each buggy variant of the current topic; name those that match."""
+    from .variants import load_variants
+
+    topic = current_topic.get()
+    if not topic:
+        return []
+    found = []
+    for variant in load_variants(topic):
+        try:
+            with torch.no_grad():
+                guess = compute(variant.module())
+        except Exception:  # noqa: BLE001 - a variant that cannot run this input says nothing
+            continue
+        if _same(guess, actual, atol, rtol):
+            found.append(variant.mistake)
+    return found
+
+
+def known_mistake(name: str) -> str:
+    """The description of the current topic's buggy variant ``name`` (for checks that detect a mistake
+    by a property rather than by comparing outputs, e.g. an input modified in place)."""
+    from .variants import load_variants
+
+    return load_variants(current_topic.get())[name].mistake
+
+
+def _same(a, b, atol, rtol) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.shape != b.shape:
+            return False
+        if a.dtype == torch.bool or b.dtype == torch.bool or not a.is_floating_point():
+            return bool(torch.equal(a.to(b.dtype) if a.dtype != b.dtype else a, b))
+        return bool(torch.allclose(a.detach().double(), b.detach().double(), atol=atol, rtol=rtol, equal_nan=True))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y, atol, rtol) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=atol)
+        except (TypeError, ValueError):
+            return False
+    return type(a) is type(b) and a == b
+
+
+# ---------------------------------------------------------------------------------------------
+# Expectations
+# ---------------------------------------------------------------------------------------------
+def expect_tensor(value, *, what: str, shape=None, dtype=None, inputs: dict | None = None,
+                  diagnose_with: Callable | None = None) -> torch.Tensor:
+    """``value`` is a tensor of the given shape (tuple, ``None`` entries free) and dtype."""
+    if not isinstance(value, torch.Tensor):
+        _fail(f"{what} should be a torch.Tensor, got {type_name(value)}", value, inputs, diagnose_with, "")
+    if shape is not None:
+        ok = len(value.shape) == len(shape) and all(s is None or s == v for s, v in zip(shape, value.shape))
+        if not ok:
+            want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            _fail(f"{what} has shape {tuple(value.shape)}, expected {want}", value, inputs, diagnose_with, "")
+    if dtype is not None and value.dtype != dtype:
+        _fail(f"{what} has dtype {value.dtype}, expected {dtype}", value, inputs, diagnose_with, "")
+    return value
+
+
+def expect_tuple(value, n: int, *, what: str, inputs: dict | None = None):
+    if not isinstance(value, (tuple, list)) or isinstance(value, RemoteObject):
+        raise CheckFailed(f"{what} should be a tuple of {n} values, got {type_name(value)}", inputs=inputs)
+    if len(value) != n:
+        raise CheckFailed(f"{what} should be a tuple of {n} values, got {len(value)} values", inputs=inputs)
+    return value
+
+
+def expect_close(actual, expected: torch.Tensor, *, what: str, atol: float = 1e-5, rtol: float = 1e-4,
+                 inputs: dict | None = None, diagnose_with: Callable | None = None, hint: str = "") -> None:
+    """Tensors of the same shape and dtype whose values agree to ``atol + rtol*|expected|``."""
+    expect_tensor(actual, what=what, shape=tuple(expected.shape), dtype=expected.dtype, inputs=inputs,
+                  diagnose_with=diagnose_with)
+    a, e = actual.detach().double(), expected.detach().double()
+    if torch.isnan(a).any() and not torch.isnan(e).any():
+        where = torch.isnan(a).nonzero()[0].tolist()
+        _fail(f"{what} contains NaN (first at index {where})", actual, inputs, diagnose_with, hint)
+    if torch.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
+        return
+    both_finite = torch.isfinite(a) & torch.isfinite(e)
+    diff = (a - e).abs().where(both_finite, torch.zeros_like(a))
+    bad = ~torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
+    idx = bad.nonzero()[0].tolist()
+    _fail(f"{what} is wrong at {int(bad.sum())} of {bad.numel()} entries: e.g. index {idx} is "
+          f"{a[tuple(idx)].item():.6g}, expected {e[tuple(idx)].item():.6g} "
+          f"(max abs error {diff.max().item():.3g}, tolerance atol={atol:g}, rtol={rtol:g})",
+          actual, inputs, diagnose_with, hint)
+
+
+def expect_equal(actual, expected, *, what: str, inputs: dict | None = None,
+                 diagnose_with: Callable | None = None, hint: str = "") -> None:
+    """Exact equality: tensors (same shape, dtype and values) or plain values."""
+    if isinstance(expected, torch.Tensor):
+        expect_tensor(actual, what=what, shape=tuple(expected.shape), dtype=expected.dtype, inputs=inputs,
+                      diagnose_with=diagnose_with)
+        if torch.equal(actual, expected):
+            return
+        bad = (actual != expected)
+        idx = bad.nonzero()[0].tolist()
+        _fail(f"{what} differs at {int(bad.sum())} of {bad.numel()} entries: e.g. index {idx} is "
+              f"{actual[tuple(idx)].item()}, expected {expected[tuple(idx)].item()}",
+              actual, inputs, diagnose_with, hint)
+    elif type(actual) is not type(expected) or actual != expected:
+        _fail(f"{what} is {describe(actual)}, expected {describe(expected)}", actual, inputs, diagnose_with, hint)
+
+
+def _fail(problem, actual, inputs, diagnose_with, hint):
+    found = diagnose(diagnose_with, actual) if diagnose_with is not None else []
+    if not found and hint:
+        found = [hint]
+    raise CheckFailed(problem, inputs=inputs, diagnosis=found)
+
+
+def expect_raises(call: Callable, exc_type: str | tuple, *, what: str, inputs: dict | None = None,
+                  diagnose_with: Callable | None = None) -> None:
+    """``call()`` must raise in the submission with an exception of (one of) the named type(s)."""
+    names = (exc_type,) if isinstance(exc_type, str) else tuple(exc_type)
+    try:
+        result = call()
+    except SubmissionError as err:
+        if err.kind != "raised":
+            raise
+        if err.exc_type in names:
+            return
+        raise CheckFailed(f"{what} should raise {' or '.join(names)}, but raised {err.message}",
+                          inputs=inputs) from None
+    _fail(f"{what} should raise {' or '.join(names)}, but returned {describe(result)}", result, inputs,
+          diagnose_with, "")
+
+
+class diagnosing:
+    """Context manager: if the submission raises inside, name the variants that raise the same way.
+
+    ``with diagnosing(lambda m: m.f(x)): sub.call("f", x)`` -- a variant "matches" when it raises an
+    exception of the same type with the same message on the same input.
+    """
+
+    def __init__(self, compute: Callable):
+        self.compute = compute
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, SubmissionError) and exc.kind == "raised" and not getattr(exc, "diagnosis", None):
+            exc.diagnosis = diagnose_exception(self.compute, exc)
+        return False
+
+
+def diagnose_exception(compute: Callable, err: SubmissionError) -> list[str]:
+    from .variants import load_variants
+
+    topic = current_topic.get()
+    found = []
+    for variant in load_variants(topic) if topic else []:
+        try:
+            with torch.no_grad():
+                compute(variant.module())
+        except Exception as exc:  # noqa: BLE001
+            if f"{type(exc).__name__}: {str(exc)[:2000]}" == err.message:
+                found.append(variant.mistake)
+    return found

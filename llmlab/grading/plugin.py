@@ -1,0 +1,215 @@
+"""The pytest plugin that turns ``graders/test_<topic>.py`` into a grading session.
+
+Loaded by :mod:`llmlab.grading.runner` with ``-p llmlab.grading.plugin --llmlab-spec SPEC``. The spec
+names the submissions; every grader test that takes the ``sub`` fixture runs once per submission.
+Items are ordered submission by submission, so each submission has one live worker at a time.
+Each outcome becomes a plain record (points, status, feedback for the student, and, only for the
+instructor, the internal traceback when the grader itself failed).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from ..paths import KIT_ROOT
+from .checks import CheckFailed, current_topic
+from .remote import Limits, LocalSubmission, Submission, SubmissionError
+
+GRADING_PROFILE = "llmlab-grading"
+
+
+class MissingTopic(Exception):
+    pass
+
+
+def _register_hypothesis_profile():
+    from hypothesis import HealthCheck, Phase, settings
+
+    # Derandomised and without an example database: the same submission gets the same score.
+    settings.register_profile(GRADING_PROFILE, derandomize=True, database=None, deadline=None,
+                              print_blob=False, max_examples=25,
+                              suppress_health_check=list(HealthCheck),
+                              phases=(Phase.explicit, Phase.generate, Phase.shrink))
+    settings.load_profile(GRADING_PROFILE)
+
+
+class GradingSession:
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.subs = {s["name"]: s for s in spec["submissions"]}
+        self.order = [s["name"] for s in spec["submissions"]]
+        self.limits = Limits(**spec.get("limits", {}))
+        self.live: dict[tuple[str, str], object] = {}
+        self.records: list[dict] = []
+        self.remaining: dict[str, int] = {}
+
+    def get(self, name: str, topic: str):
+        key = (name, topic)
+        if key not in self.live:
+            info = self.subs[name]
+            directory = Path(info["dir"])
+            if not (directory / f"{topic}.py").exists():
+                raise MissingTopic(f"no module {topic}.py in the submission: this topic scores 0")
+            if info.get("trusted"):
+                self.live[key] = LocalSubmission(name, topic, _import_trusted(name, directory, topic))
+            else:
+                self.live[key] = Submission(name, topic, str(directory), self.limits)
+        return self.live[key]
+
+    def done_with(self, name: str):
+        self.remaining[name] -= 1
+        if self.remaining[name] == 0:
+            for key in [k for k in self.live if k[0] == name]:
+                self.live.pop(key).close()
+
+
+def _import_trusted(name: str, directory: Path, topic: str):
+    """Import a trusted submission (reference, variant, alternative) as its own package."""
+    import types
+
+    pkg_name = f"_llmlab_trusted_{abs(hash((name, str(directory)))):x}"
+    if pkg_name not in sys.modules:
+        pkg = types.ModuleType(pkg_name)
+        pkg.__path__ = [str(directory)]
+        sys.modules[pkg_name] = pkg
+    return importlib.import_module(f"{pkg_name}.{topic}")
+
+
+_SESSION: GradingSession | None = None
+
+
+def pytest_addoption(parser):
+    parser.addoption("--llmlab-spec", default=None, help="JSON file naming the submissions to grade")
+
+
+def pytest_configure(config):
+    global _SESSION
+    config.addinivalue_line("markers", "llmlab(task, points, visibility): a graded check")
+    spec_path = config.getoption("--llmlab-spec")
+    if spec_path:
+        if str(KIT_ROOT) not in sys.path:
+            sys.path.insert(0, str(KIT_ROOT))
+        _register_hypothesis_profile()
+        _SESSION = GradingSession(json.loads(Path(spec_path).read_text()))
+
+
+def pytest_generate_tests(metafunc):
+    if _SESSION is not None and "sub" in metafunc.fixturenames:
+        metafunc.parametrize("sub", _SESSION.order, indirect=True, ids=_SESSION.order)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if _SESSION is None:
+        return
+    graded = [i for i in items if hasattr(i, "callspec") and "sub" in i.callspec.params]
+    rank = {name: n for n, name in enumerate(_SESSION.order)}
+    position = {id(item): n for n, item in enumerate(items)}
+    graded.sort(key=lambda i: (rank[i.callspec.params["sub"]], position[id(i)]))
+    items[:] = graded
+    for item in graded:
+        name = item.callspec.params["sub"]
+        _SESSION.remaining[name] = _SESSION.remaining.get(name, 0) + 1
+
+
+def topic_of(item) -> str:
+    return Path(str(item.fspath)).stem.removeprefix("test_")
+
+
+@pytest.fixture
+def sub(request):
+    topic = topic_of(request.node)
+    current_topic.set(topic)
+    submission = _SESSION.get(request.param, topic)
+    submission.start_check()
+    return submission
+
+
+@pytest.fixture
+def ref(request):
+    """The reference solution of the topic under test (imported here, never in a worker)."""
+    return importlib.import_module(f"solutions.{topic_of(request.node)}")
+
+
+def _find(exc):
+    """The verdict-bearing exception inside ``exc`` (hypothesis may wrap it in a group)."""
+    if isinstance(exc, (CheckFailed, SubmissionError, MissingTopic)):
+        return exc
+    for inner in getattr(exc, "exceptions", ()) or ():
+        found = _find(inner)
+        if found is not None:
+            return found
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc:
+        return _find(cause)
+    return None
+
+
+def feedback_for(exc) -> tuple[str, str, str]:
+    """(status, feedback for the student, internal detail for the instructor)."""
+    found = _find(exc)
+    if isinstance(found, CheckFailed):
+        return "failed", found.feedback(), ""
+    if isinstance(found, MissingTopic):
+        return "failed", str(found), ""
+    if isinstance(found, SubmissionError):
+        if found.kind == "raised" and found.exc_type == "NotImplementedError" and ": task " in found.message:
+            return "failed", f"Not implemented yet ({found.message.split(': ', 1)[-1]})", ""
+        if found.kind == "raised":
+            text = f"Your code raised {found.message}"
+            if found.traceback.strip():
+                text += "\n" + found.traceback.rstrip()
+            if getattr(found, "diagnosis", None):
+                text += "\nLikely mistake: " + " / ".join(found.diagnosis)
+            return "failed", text, ""
+        return "failed", found.message[0].upper() + found.message[1:], ""
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "error", "The grader could not check this (an internal error, reported to the instructor).", detail
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if _SESSION is None or not hasattr(item, "callspec") or "sub" not in item.callspec.params:
+        return
+    report = outcome.get_result()
+    name = item.callspec.params["sub"]
+    marker = item.get_closest_marker("llmlab")
+    meta = marker.kwargs if marker else {}
+    if report.when == "setup" and report.passed:
+        item._llmlab_start = time.monotonic()
+        return
+    if report.when == "teardown":
+        _SESSION.done_with(name)
+        return
+    if report.when == "setup" or report.when == "call":
+        if report.passed:
+            status, text, internal = "passed", "", ""
+        else:
+            status, text, internal = feedback_for(call.excinfo.value) if call.excinfo else ("error", "", "")
+        live = _SESSION.live.get((name, topic_of(item)))
+        printed = getattr(live, "output", "") if live is not None else ""
+        points = float(meta.get("points", 1))
+        _SESSION.records.append({
+            "submission": name, "topic": topic_of(item), "check": item.originalname.removeprefix("test_"),
+            "task": meta.get("task", ""), "max_points": points,
+            "points": points if status == "passed" else 0.0, "status": status, "feedback": text,
+            "printed": printed if status != "passed" else "", "internal": internal,
+            "visibility": meta.get("visibility", "visible"),
+            "seconds": round(time.monotonic() - getattr(item, "_llmlab_start", time.monotonic()), 3),
+        })
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SESSION is None:
+        return
+    for live in _SESSION.live.values():
+        live.close()
+    out = _SESSION.spec.get("out")
+    if out:
+        Path(out).write_text(json.dumps({"records": _SESSION.records}, indent=1))

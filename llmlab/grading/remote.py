@@ -1,0 +1,298 @@
+"""The grader's side of a submission: a proxy that runs every call in a worker process.
+
+``Submission.call("f", *args)`` sends the call to the worker and returns the plain data it answers.
+A call that raises in the submission raises :class:`SubmissionError` here; a call that hangs past
+its wall-clock limit, or a worker that dies (``os._exit``, a crash, the memory limit), kills the
+worker's process group and raises :class:`SubmissionError` too. The next call starts a fresh
+worker, so one broken check never costs the others.
+
+``LocalSubmission`` has the same interface and runs trusted code (the reference, the kit's own
+buggy variants) in this process: the kit's tests use it to grade dozens of variants quickly.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import time
+import types
+from dataclasses import dataclass, field
+
+from ..codec import CodecError, Handle, decode, encode
+from ..paths import KIT_ROOT, PROTECTED
+
+
+@dataclass
+class Limits:
+    timeout: float = 20.0  # wall-clock seconds per call
+    memory_mb: int = 3072  # address space above what torch maps at start
+    cpu_seconds: int = 600  # per worker lifetime
+    file_mb: int = 16  # largest file a submission may write
+
+
+class SubmissionError(Exception):
+    """The submission raised, hung, crashed or returned something that cannot be sent."""
+
+    def __init__(self, kind: str, message: str, traceback: str = ""):
+        super().__init__(message)
+        self.kind = kind  # "raised", "timeout", "crashed", "missing", "invalid"
+        self.exc_type = ""
+        self.message = message
+        self.traceback = traceback
+
+
+_CONTEXT = None
+
+
+def _context():
+    """A forkserver that has already imported torch: a worker starts in milliseconds, not seconds."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["torch", "llmlab.grading.worker", "llmlab.grading.factories"])
+    return _CONTEXT
+
+
+class RemoteObject:
+    """An object that lives in the worker (a student's ``nn.Module``, say)."""
+
+    def __init__(self, sub: "BaseSubmission", handle: Handle, generation: int):
+        self._sub = sub
+        self._handle = handle
+        self._generation = generation
+
+    @property
+    def type_name(self) -> str:
+        return self._handle.type_name
+
+    def call(self, method: str, *args, keep: bool = False, **kwargs):
+        return self._sub._request({"op": "call", "handle": self._handle.id, "attr": method,
+                                   "args": list(args), "kwargs": kwargs, "keep": keep},
+                                  generation=self._generation)
+
+    def __call__(self, *args, **kwargs):
+        return self.call("__call__", *args, **kwargs)
+
+    def get(self, attr: str, keep: bool = False):
+        return self._sub._request({"op": "getattr", "handle": self._handle.id, "attr": attr, "keep": keep},
+                                  generation=self._generation)
+
+    def __repr__(self):
+        return f"<remote {self.type_name}>"
+
+
+class BaseSubmission:
+    """What graders see: ``call``, ``new``, ``factory``, ``has``; results are plain data."""
+
+    def __init__(self, name: str, topic: str):
+        self.name = name
+        self.topic = topic
+        self.poisoned: SubmissionError | None = None
+        self.output = ""  # what the submission printed, for feedback
+
+    # graders use these -----------------------------------------------------------------------
+    def call(self, function: str, *args, **kwargs):
+        """Call ``<topic>.<function>(*args, **kwargs)`` in the submission."""
+        return self._wrap(self._request({"op": "call", "module": self.topic, "attr": function,
+                                         "args": list(args), "kwargs": kwargs}))
+
+    def call_echo(self, function: str, *args, **kwargs):
+        """Like :meth:`call`, but returns ``(result, args_after, kwargs_after)`` as the submission saw them
+        after the call, to detect in-place modification of inputs."""
+        return self._wrap(self._request({"op": "call", "module": self.topic, "attr": function,
+                                         "args": list(args), "kwargs": kwargs, "echo": True}))
+
+    def new(self, cls: str, *args, **kwargs) -> RemoteObject:
+        """Instantiate ``<topic>.<cls>(*args, **kwargs)`` and keep it in the worker."""
+        value = self._request({"op": "call", "module": self.topic, "attr": cls, "args": list(args),
+                               "kwargs": kwargs, "keep": True})
+        return self._wrap(value)
+
+    def factory(self, name: str, *args, **kwargs) -> RemoteObject:
+        """Build a trusted library object (see :mod:`llmlab.grading.factories`) in the worker."""
+        return self._wrap(self._request({"op": "factory", "name": name, "args": list(args), "kwargs": kwargs}))
+
+    def has(self, attr: str) -> bool:
+        return attr in self.names()
+
+    def names(self) -> list[str]:
+        return self._request({"op": "import", "module": self.topic})
+
+    def start_check(self):
+        self.poisoned = None
+
+    # internals ------------------------------------------------------------------------------
+    def _wrap(self, value):
+        if isinstance(value, Handle):
+            return RemoteObject(self, value, self._generation())
+        if isinstance(value, tuple):
+            return tuple(self._wrap(v) for v in value)
+        if isinstance(value, list):
+            return [self._wrap(v) for v in value]
+        return value
+
+    @staticmethod
+    def _unwrap(value):
+        if isinstance(value, RemoteObject):
+            return value._handle
+        if isinstance(value, (list, tuple)):
+            return type(value)(BaseSubmission._unwrap(v) for v in value)
+        if isinstance(value, dict):
+            return {k: BaseSubmission._unwrap(v) for k, v in value.items()}
+        return value
+
+    def _generation(self) -> int:
+        return 0
+
+    def _request(self, req: dict, generation: int | None = None):
+        if self.poisoned is not None:
+            # After a hang or a crash, the rest of the check fails at once (hypothesis may retry).
+            raise self.poisoned
+        req = self._unwrap(req)
+        reply = self._exchange(req, generation)
+        self.output = (reply.get("stdout", "") + reply.get("stderr", ""))[-4000:]
+        if reply.get("ok"):
+            return reply.get("value")
+        err = SubmissionError("raised", f"{reply.get('type', 'Error')}: {reply.get('message', '')}",
+                              reply.get("traceback", ""))
+        err.exc_type = str(reply.get("type", ""))
+        raise err
+
+    def _exchange(self, req: dict, generation: int | None) -> dict:
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+class Submission(BaseSubmission):
+    """A submission that runs in an isolated worker process."""
+
+    def __init__(self, name: str, topic: str, directory: str, limits: Limits | None = None):
+        super().__init__(name, topic)
+        self.directory = os.path.realpath(directory)
+        self.limits = limits or Limits()
+        self.process = None
+        self.conn = None
+        self.generation = 0
+        self.scratch = None
+        self.starts = 0
+
+    def _generation(self) -> int:
+        return self.generation
+
+    def _start(self):
+        ctx = _context()
+        parent, child = ctx.Pipe(duplex=True)
+        self.scratch = tempfile.mkdtemp(prefix="llmlab-scratch-")
+        from .worker import worker_main
+
+        limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
+                  "file_mb": self.limits.file_mb}
+        self.process = ctx.Process(target=worker_main, daemon=True,
+                                   args=(child, self.directory, [str(p) for p in PROTECTED] + [str(KIT_ROOT / "tests")],
+                                         self.scratch, limits))
+        self.process.start()
+        child.close()
+        self.conn = parent
+        self.generation += 1
+        self.starts += 1
+
+    def _kill(self):
+        if self.process is not None:
+            pid = self.process.pid
+            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    target()
+                except (ProcessLookupError, PermissionError, OSError):
+                    pass
+            self.process.join(timeout=5)
+        if self.conn is not None:
+            self.conn.close()
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.process = self.conn = self.scratch = None
+
+    def _exchange(self, req: dict, generation: int | None) -> dict:
+        if generation is not None and generation != self.generation:
+            raise SubmissionError("crashed", "this object was lost when the worker restarted after an earlier failure")
+        if self.process is None:
+            self._start()
+        self.conn.send_bytes(encode(req))
+        deadline = time.monotonic() + self.limits.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._kill()
+                self.poisoned = SubmissionError(
+                    "timeout", f"no answer within {self.limits.timeout:g} s (an infinite loop, or far too slow?)")
+                raise self.poisoned
+            try:
+                ready = self.conn.poll(min(left, 0.5))
+            except (EOFError, OSError):
+                ready = True
+            if ready:
+                try:
+                    data = self.conn.recv_bytes(maxlength=512 * 1024 * 1024)
+                except (EOFError, OSError):
+                    data = None
+                if data is None:
+                    self.process.join(timeout=2)
+                    code = self.process.exitcode
+                    self._kill()
+                    self.poisoned = SubmissionError("crashed", _death_message(code))
+                    raise self.poisoned
+                try:
+                    reply = decode(data)
+                    if not isinstance(reply, dict):
+                        raise CodecError("reply is not a dict")
+                    return reply
+                except CodecError as exc:
+                    self._kill()
+                    self.poisoned = SubmissionError("invalid", f"the worker sent a malformed answer ({exc})")
+                    raise self.poisoned
+            elif not self.process.is_alive():
+                code = self.process.exitcode
+                self._kill()
+                self.poisoned = SubmissionError("crashed", _death_message(code))
+                raise self.poisoned
+
+    def close(self):
+        self._kill()
+
+
+def _death_message(code) -> str:
+    if code is None:
+        return "the process running your code died"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        if name == "SIGKILL":
+            return "the process running your code was killed (out of memory?)"
+        if name == "SIGXCPU":
+            return "the process running your code used up its CPU time"
+        return f"the process running your code died with signal {name}"
+    return f"the process running your code exited with status {code} (did it call sys.exit or os._exit?)"
+
+
+class LocalSubmission(BaseSubmission):
+    """Trusted code in this process, through the same interface and the same codec."""
+
+    def __init__(self, name: str, topic: str, module: types.ModuleType):
+        super().__init__(name, topic)
+        self.module = module
+        self.objects: dict[int, object] = {}
+
+    def _exchange(self, req: dict, generation: int | None) -> dict:
+        from .worker import Worker
+
+        worker = Worker.__new__(Worker)
+        worker.objects, worker.modules, worker.directory = self.objects, {self.topic: self.module}, ""
+        worker.next_id = max(self.objects, default=0) + 1
+        worker.module = lambda name: self.module
+        try:
+            value = worker.handle(decode(encode(req)))
+            return decode(encode({"ok": True, "value": value}))
+        except Exception as exc:  # noqa: BLE001
+            return {"ok": False, "type": type(exc).__name__, "message": str(exc), "traceback": ""}

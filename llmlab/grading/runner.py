@@ -1,0 +1,138 @@
+"""Grade submissions: prepare them, run the grading session, return plain records.
+
+The session runs in a separate Python process (``python -m pytest -p llmlab.grading.plugin``), so a
+grading run leaves no state behind in the caller, and the caller can be a test, the CLI or a batch
+job alike. Submissions themselves run in further worker processes (see :mod:`.remote`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import topics as topic_registry
+from ..paths import GRADERS, KIT_ROOT
+from .notebook import extract_module
+from .remote import Limits
+
+
+class GradingError(RuntimeError):
+    """Grading itself could not run (not a verdict on the submission)."""
+
+
+@dataclass
+class TopicResult:
+    topic: str
+    points: float = 0.0
+    max_points: float = 0.0
+    checks: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionResult:
+    name: str
+    topics: dict[str, TopicResult] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> float:
+        return sum(t.points for t in self.topics.values())
+
+    @property
+    def max_points(self) -> float:
+        return sum(t.max_points for t in self.topics.values())
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "points": self.points, "max_points": self.max_points,
+                "notes": self.notes, "topics": {k: asdict(v) for k, v in self.topics.items()}}
+
+
+def prepare(path: str | Path, topics: list[str], workdir: Path) -> tuple[Path, list[str]]:
+    """A folder of ``<topic>.py`` modules for ``path`` (a folder, a module or a notebook).
+
+    Returns the folder and notes for the student (what was found, what was extracted).
+    """
+    path = Path(path)
+    notes: list[str] = []
+    if not path.exists():
+        raise GradingError(f"submission {path} does not exist")
+    out = workdir / "modules"
+    out.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        for py in path.glob("*.py"):
+            if not py.name.startswith("test_"):
+                shutil.copyfile(py, out / py.name)
+        notebooks = sorted(path.rglob("*.ipynb"))
+    elif path.suffix == ".py":
+        target = path.stem if path.stem in topics else (topics[0] if len(topics) == 1 else None)
+        if target is None:
+            raise GradingError(f"cannot tell which topic {path.name} is: name it <topic>.py or pass one --topic")
+        shutil.copyfile(path, out / f"{target}.py")
+        notebooks = []
+    elif path.suffix == ".ipynb":
+        notebooks = [path]
+    else:
+        raise GradingError(f"{path.name}: expected a folder, a .py module or an .ipynb notebook")
+    for nb in notebooks:
+        if ".ipynb_checkpoints" in nb.parts:
+            continue
+        covered = topic_registry.topics_of_notebook(nb.name)
+        if not covered and path.suffix == ".ipynb" and len(topics) == 1:
+            covered = topics
+        for topic in covered:
+            if not (out / f"{topic}.py").exists():
+                try:
+                    (out / f"{topic}.py").write_text(extract_module(nb))
+                    notes.append(f"{topic}: graded from the definitions in {nb.name}")
+                except (ValueError, OSError) as exc:
+                    notes.append(f"{topic}: could not read {nb.name} ({exc})")
+    return out, notes
+
+
+def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *, trusted: bool = False,
+          limits: Limits | None = None, workdir: str | Path | None = None,
+          session_timeout: float | None = None) -> dict[str, SubmissionResult]:
+    """Grade each named submission on ``topics`` (default: every topic). Returns results by name."""
+    available = topic_registry.topic_names()
+    topics = list(topics or available)
+    unknown = [t for t in topics if t not in available]
+    if unknown:
+        raise GradingError(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(available)}")
+    own_tmp = workdir is None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="llmlab-grade-"))
+    try:
+        spec_subs, notes = [], {}
+        for n, (name, path) in enumerate(submissions.items()):
+            directory, notes[name] = prepare(path, topics, workdir / f"s{n}")
+            spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted})
+        out = workdir / "records.json"
+        spec = {"submissions": spec_subs, "out": str(out), "limits": asdict(limits or Limits())}
+        (workdir / "spec.json").write_text(json.dumps(spec))
+        files = [str(GRADERS / f"test_{t}.py") for t in topics]
+        cmd = [sys.executable, "-m", "pytest", *files, "-p", "llmlab.grading.plugin",
+               "--llmlab-spec", str(workdir / "spec.json"), "-q", "--no-header", "-p", "no:cacheprovider",
+               "-c", str(Path(__file__).with_name("grading.ini")), "--rootdir", str(KIT_ROOT)]
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+        proc = subprocess.run(cmd, cwd=KIT_ROOT, env=env, capture_output=True, text=True,
+                              timeout=session_timeout)
+        if not out.exists():
+            raise GradingError("the grading session did not finish:\n" + (proc.stdout + proc.stderr)[-3000:])
+        records = json.loads(out.read_text())["records"]
+    finally:
+        if own_tmp:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results = {name: SubmissionResult(name, notes=notes[name]) for name in submissions}
+    for name, res in results.items():
+        for topic in topics:
+            res.topics[topic] = TopicResult(topic)
+    for rec in records:
+        t = results[rec["submission"]].topics[rec["topic"]]
+        t.checks.append(rec)
+        t.points += rec["points"]
+        t.max_points += rec["max_points"]
+    return results

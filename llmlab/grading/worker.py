@@ -1,0 +1,275 @@
+"""The worker: the only process that ever runs a submission's code.
+
+It imports the submission, executes the calls the grader asks for, and answers with plain data
+(see :mod:`llmlab.codec`). The grader decides every verdict itself. Before the submission is
+imported the worker locks itself down:
+
+* resource limits (address space, CPU time, file size, no core files);
+* an audit hook that refuses process creation, signals, network sockets, ctypes, reading the
+  reference solutions or the graders, and writing outside a scratch folder;
+* its own process group, so the grader can kill everything it left behind.
+
+A submission can still patch torch, builtins or this module inside the worker: that only changes
+what the worker *reports*, and the grader checks every reported value against its own reference.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.util
+import io
+import os
+import resource
+import sys
+import traceback
+import types
+
+from ..codec import CodecError, Handle, decode, encode
+
+SUBMISSION_PACKAGE = "submission"
+MAX_CAPTURED_OUTPUT = 64 * 1024
+
+
+class _BoundedBuffer(io.TextIOBase):
+    """stdout/stderr replacement: keeps the first bytes, counts the rest (a 100 MB print is cheap)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            s = str(s)
+        room = self.limit - self.size
+        if room > 0:
+            self.parts.append(s[:room])
+            self.size += min(len(s), room)
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n[... {self.dropped} more characters of output dropped]"
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text
+
+
+_BLOCKED_EVENTS = {
+    "os.fork": "starting processes", "os.forkpty": "starting processes",
+    "os.posix_spawn": "starting processes", "os.spawn": "starting processes",
+    "os.exec": "starting processes", "os.system": "running shell commands",
+    "subprocess.Popen": "starting processes", "os.kill": "sending signals",
+    "os.killpg": "sending signals", "signal.pthread_kill": "sending signals",
+    "socket.connect": "network access", "socket.bind": "network access",
+    "socket.sendto": "network access", "socket.getaddrinfo": "network access",
+    "ctypes.dlopen": "loading native code", "ctypes.dlsym": "loading native code",
+    "ctypes.call_function": "calling native code", "sys.remote_exec": "debugger access",
+    "os.setuid": "changing identity", "os.chroot": "changing root",
+    "resource.setrlimit": "changing resource limits", "resource.prlimit": "changing resource limits",
+}
+
+
+def _install_guard(protected: list[str], scratch: str) -> None:
+    protected = [os.path.realpath(p) for p in protected]
+    scratch = os.path.realpath(scratch)
+    blocked_modules = {"solutions", "graders"}
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def inside(path, roots):
+        try:
+            real = os.path.realpath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return False
+        return any(real == r or real.startswith(r + os.sep) for r in roots)
+
+    def hook(event, args):
+        reason = _BLOCKED_EVENTS.get(event)
+        if reason:
+            raise PermissionError(f"the grader does not allow {reason} ({event})")
+        if event == "open":
+            path, mode, flags = (list(args) + [None, None, None])[:3]
+            if isinstance(path, int):
+                return
+            if inside(path, protected):
+                raise PermissionError("submissions may not read the reference solutions or the graders")
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & write_flags)
+            if writing and not inside(path, [scratch, "/dev/null"]):
+                raise PermissionError(f"submissions may only write inside their scratch folder ({scratch})")
+        elif event in ("os.listdir", "os.scandir", "os.chdir", "shutil.copytree", "glob.glob"):
+            if args and args[0] is not None and inside(args[0], protected):
+                raise PermissionError("submissions may not list the reference solutions or the graders")
+        elif event == "import":
+            name = args[0] or ""
+            if name.split(".")[0] in blocked_modules:
+                raise ImportError(f"module {name!r} is not available to submissions")
+
+    sys.addaudithook(hook)
+
+
+def _apply_limits(memory_mb: int, cpu_seconds: int, file_mb: int) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cpu_seconds:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    if file_mb:
+        size = file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    if memory_mb:
+        # Address space = what is mapped now (torch's libraries) plus the budget.
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * resource.getpagesize()
+        limit = mapped + memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # not enforced for root; the audit hook is
+    except (ValueError, OSError):
+        pass
+
+
+def _load_package(directory: str):
+    """Make ``submission`` a package whose modules are the files in ``directory``."""
+    pkg = types.ModuleType(SUBMISSION_PACKAGE)
+    pkg.__path__ = [directory]
+    pkg.__package__ = SUBMISSION_PACKAGE
+    sys.modules[SUBMISSION_PACKAGE] = pkg
+    return pkg
+
+
+def _student_traceback(exc: BaseException, directory: str) -> str:
+    """The traceback restricted to frames in the submission's own files."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if os.path.realpath(f.filename).startswith(os.path.realpath(directory))]
+    for f in frames:  # show paths relative to the submission, as the student knows them
+        f.filename = os.path.relpath(f.filename, directory)
+    lines = traceback.format_list(frames[-6:])
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)[-4000:]
+
+
+class Worker:
+    def __init__(self, conn, directory: str):
+        self.conn = conn
+        self.directory = directory
+        self.objects: dict[int, object] = {}
+        self.next_id = 1
+        self.modules: dict[str, types.ModuleType] = {}
+
+    # -- object table ------------------------------------------------------------------------
+    def _store(self, obj) -> Handle:
+        hid = self.next_id
+        self.next_id += 1
+        self.objects[hid] = obj
+        return Handle(hid, type(obj).__name__)
+
+    def _resolve(self, value):
+        t = type(value)
+        if t is Handle:
+            return self.objects[value.id]
+        if t is list:
+            return [self._resolve(v) for v in value]
+        if t is tuple:
+            return tuple(self._resolve(v) for v in value)
+        if t is dict:
+            return {k: self._resolve(v) for k, v in value.items()}
+        return value
+
+    def _wrap(self, value, keep: bool):
+        """Plain data goes back as is; anything else stays here and goes back as a handle."""
+        if keep:
+            return self._store(value)
+        try:
+            encode(value)
+            return value
+        except CodecError:
+            return self._store(value)
+
+    # -- requests ----------------------------------------------------------------------------
+    def module(self, name: str):
+        if name not in self.modules:
+            self.modules[name] = importlib.import_module(f"{SUBMISSION_PACKAGE}.{name}")
+        return self.modules[name]
+
+    def handle(self, req: dict):
+        op = req["op"]
+        if op == "ping":
+            return "pong"
+        if op == "import":
+            mod = self.module(req["module"])
+            return sorted(n for n in dir(mod) if not n.startswith("__"))
+        if op == "call":
+            target = self.objects[req["handle"]] if "handle" in req else self.module(req["module"])
+            fn = getattr(target, req["attr"]) if req.get("attr") else target
+            args = self._resolve(req.get("args", []))
+            kwargs = self._resolve(req.get("kwargs", {}))
+            result = self._wrap(fn(*args, **kwargs), req.get("keep", False))
+            if req.get("echo"):  # the arguments as they are after the call: did it modify them?
+                return (result, self._wrap(list(args), False), self._wrap(kwargs, False))
+            return result
+        if op == "getattr":
+            obj = self.objects[req["handle"]] if "handle" in req else self.module(req["module"])
+            return self._wrap(getattr(obj, req["attr"]), req.get("keep", False))
+        if op == "factory":
+            from . import factories
+            fn = getattr(factories, req["name"])
+            return self._store(fn(*self._resolve(req.get("args", [])), **self._resolve(req.get("kwargs", {}))))
+        if op == "release":
+            self.objects.pop(req["handle"], None)
+            return None
+        raise ValueError(f"unknown op {op!r}")
+
+    def serve(self, out: _BoundedBuffer, err: _BoundedBuffer):
+        while True:
+            try:
+                data = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                return
+            try:
+                req = decode(data)
+                value = self.handle(req)
+                reply = {"ok": True, "value": value}
+            except BaseException as exc:  # noqa: BLE001 - everything the submission raises is reported
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                reply = {"ok": False, "type": type(exc).__name__,
+                         "message": str(exc)[:2000],
+                         "traceback": _student_traceback(exc, self.directory)}
+            reply["stdout"] = out.take()
+            reply["stderr"] = err.take()
+            try:
+                payload = encode(reply)
+            except CodecError as exc:
+                payload = encode({"ok": False, "type": "CodecError", "message": str(exc),
+                                  "traceback": "", "stdout": "", "stderr": ""})
+            self.conn.send_bytes(payload)
+
+
+def worker_main(conn, directory: str, protected: list[str], scratch: str, limits: dict) -> None:
+    """Entry point of a worker process (started by :mod:`llmlab.grading.remote`)."""
+    os.setsid()
+    os.chdir(scratch)
+    os.environ["HOME"] = scratch
+    os.environ["TMPDIR"] = scratch
+    import torch
+
+    torch.set_num_threads(1)  # deterministic, and fair when many workers share a machine
+    # Preload what trusted factories need before the guard goes up.
+    from . import factories  # noqa: F401
+
+    # The kit itself must not be importable as a way to the reference
+    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != os.path.realpath(os.path.dirname(protected[0]))]
+    out, err = _BoundedBuffer(MAX_CAPTURED_OUTPUT), _BoundedBuffer(MAX_CAPTURED_OUTPUT)
+    sys.stdout, sys.stderr = out, err
+    sys.stdin = io.StringIO("")
+    _load_package(directory)
+    _apply_limits(limits.get("memory_mb", 0), limits.get("cpu_seconds", 0), limits.get("file_mb", 0))
+    _install_guard(protected, scratch)
+    # ``exit()``/``sys.exit()`` in a submission raise SystemExit, which ``serve`` reports
+    builtins.input = lambda *a, **k: ""
+    Worker(conn, directory).serve(out, err)
+    os._exit(0)

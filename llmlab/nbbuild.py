@@ -1,0 +1,143 @@
+"""Build the course notebooks (nbgrader source format) from ``notebooks/src/<name>.md``.
+
+A notebook's source is Markdown. Prose becomes markdown cells; fenced ``python`` blocks become code
+cells, and the block's info string says what kind:
+
+* ```` ```python ```` -- an ordinary code cell (demonstrations, plots);
+* ```` ```python parameters ```` -- the papermill parameters cell (sizes: reviews, steps, ...);
+* ```` ```python imports TOPIC ```` -- the import lines of ``solutions/TOPIC.py``;
+* ```` ```python solution TOPIC.NAME [TOPIC.NAME ...] ```` -- the definitions, copied from
+  ``solutions/TOPIC.py`` with their ``### BEGIN/END SOLUTION`` regions: the reference stays the single
+  source, and ``nbgrader generate_assignment`` turns them into stubs;
+* ```` ```python tests points=N tasks=TASK[,TASK] ```` -- a locked autograder cell: the block's own
+  asserts are visible to students; a hidden part appended here grades the notebook's definitions of
+  those tasks with the kit's hidden graders (the same checks as ``llmlab grade``).
+
+The built notebooks are committed; a test fails when one is out of date.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+from .paths import NOTEBOOKS, SOLUTIONS
+
+SRC = NOTEBOOKS / "src"
+FENCE = re.compile(r"^```python(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
+
+
+def _definition(topic: str, name: str) -> str:
+    source = (SOLUTIONS / f"{topic}.py").read_text()
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    for node in tree.body:
+        names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else [
+            t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
+        if name in names:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            return "\n".join(lines[start - 1:node.end_lineno])
+    raise KeyError(f"{name} is not defined at the top level of solutions/{topic}.py")
+
+
+def _imports(topic: str) -> str:
+    tree = ast.parse((SOLUTIONS / f"{topic}.py").read_text())
+    out = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not (
+                isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            out.append(ast.unparse(node))
+    return "\n".join(out)
+
+
+def _meta(kind: str, grade_id: str, points: float = 0) -> dict:
+    base = {"schema_version": 3, "grade_id": grade_id, "task": False}
+    if kind == "solution":
+        return {"nbgrader": {**base, "grade": False, "locked": False, "solution": True}}
+    if kind == "tests":
+        return {"nbgrader": {**base, "grade": True, "locked": True, "solution": False, "points": points}}
+    return {"nbgrader": {**base, "grade": False, "locked": True, "solution": False}}
+
+
+def _cell(cell_type: str, source: str, metadata: dict | None = None) -> dict:
+    cell = {"cell_type": cell_type, "metadata": metadata or {}, "source": source.strip("\n")}
+    if cell_type == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+def build(name: str) -> dict:
+    """The notebook (as a dict) built from ``notebooks/src/<name>.md``."""
+    text = (SRC / f"{name}.md").read_text()
+    cells: list[dict] = []
+    pos = 0
+    counter = {"n": 0}
+
+    def gid(prefix):
+        counter["n"] += 1
+        return f"{prefix}-{counter['n']}"
+
+    for m in FENCE.finditer(text):
+        prose = text[pos:m.start()].strip()
+        if prose:
+            cells.append(_cell("markdown", prose, _meta("markdown", gid("md"))))
+        pos = m.end()
+        info = m.group("info").split()
+        body = m.group("body")
+        kind = info[0] if info else "code"
+        if kind == "parameters":
+            meta = _meta("code", gid("parameters"))
+            meta["tags"] = ["parameters"]
+            cells.append(_cell("code", body, meta))
+        elif kind == "imports":
+            cells.append(_cell("code", _imports(info[1]), _meta("code", gid("imports"))))
+        elif kind == "solution":
+            parts = []
+            for ref in info[1:]:
+                topic, _, obj = ref.partition(".")
+                parts.append(_definition(topic, obj))
+            cells.append(_cell("code", "\n\n\n".join(parts), _meta("solution", f"solution-{'-'.join(info[1:])}")))
+        elif kind == "tests":
+            opts = dict(o.split("=", 1) for o in info[1:])
+            tasks = opts["tasks"].split(",")
+            hidden = ("### BEGIN HIDDEN TESTS\n"
+                      "from llmlab.grading.nbgrader import check_tasks\n"
+                      f"check_tasks({name + '.ipynb'!r}, {tasks!r})\n"
+                      "### END HIDDEN TESTS")
+            source = (body.rstrip("\n") + "\n" + hidden) if body.strip() else hidden
+            cells.append(_cell("code", source, _meta("tests", f"tests-{'-'.join(tasks)}", float(opts["points"]))))
+        else:
+            cells.append(_cell("code", body, _meta("code", gid("code"))))
+    tail = text[pos:].strip()
+    if tail:
+        cells.append(_cell("markdown", tail, _meta("markdown", gid("md"))))
+    return {"cells": cells, "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def output_path(name: str) -> Path:
+    """Where nbgrader expects the source notebook: ``notebooks/source/<name>/<name>.ipynb``."""
+    return NOTEBOOKS / "source" / name / f"{name}.ipynb"
+
+
+def render(name: str) -> str:
+    nb = build(name)
+    for n, cell in enumerate(nb["cells"]):
+        cell["id"] = f"{name}-{n}"
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def build_all(names: list[str] | None = None) -> list[Path]:
+    written = []
+    for src in sorted(SRC.glob("*.md")):
+        if names and src.stem not in names:
+            continue
+        path = output_path(src.stem)
+        text = render(src.stem)
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(path)
+    return written

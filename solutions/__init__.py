@@ -1,0 +1,1 @@
+"""Reference solutions: the single source of the exercise stubs. Never shipped to students."""
