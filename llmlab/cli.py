@@ -59,6 +59,9 @@ def _cmd_topics(args) -> int:
     return 0
 
 
+_EXTENSIONS = ["llmlab.serve", "llmlab.classroom"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="llmlab", description="Exercises and autograding for the LLM course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +86,18 @@ def main(argv=None) -> int:
 
     t = sub.add_parser("topics", help="list the topics")
     t.set_defaults(func=_cmd_topics)
+
+    # Further commands live in their own modules, each with ``add_parser(subparsers)``.
+    import importlib
+
+    for name in _EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(sub)
 
     args = parser.parse_args(argv)
     return args.func(args)

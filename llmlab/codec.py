@@ -86,7 +86,7 @@ def _encode(value, buffers: list, depth: int = 0):
         tensor = tensor.to("cpu").contiguous()
         if tensor.dtype not in _NAMES:
             raise CodecError(f"tensor dtype {tensor.dtype} is not supported")
-        raw = tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
         buffers.append(raw)
         return {"tensor": len(buffers) - 1, "dtype": _NAMES[tensor.dtype],
                 "shape": list(tensor.shape), "requires_grad": bool(value.requires_grad)}

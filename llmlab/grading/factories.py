@@ -40,3 +40,12 @@ def hf_bert(config: dict, state_dict: dict | None = None, seed: int = 0):
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model
+
+
+def smollm2_tokenizer():
+    """SmolLM2-135M-Instruct's real tokenizer (from the kit's model cache)."""
+    from transformers import AutoTokenizer
+
+    from ..models import smollm2_dir
+
+    return AutoTokenizer.from_pretrained(smollm2_dir())

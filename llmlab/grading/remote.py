@@ -11,6 +11,7 @@ buggy variants) in this process: the kit's tests use it to grade dozens of varia
 """
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import shutil
@@ -51,7 +52,11 @@ def _context():
     global _CONTEXT
     if _CONTEXT is None:
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["torch", "llmlab.grading.worker", "llmlab.grading.factories"])
+        preload = ["torch", "llmlab.grading.worker", "llmlab.grading.factories"]
+        # transformers is imported once in the forkserver (seconds), not in every worker
+        preload += [m for m in ("transformers", "transformers.models.llama.modeling_llama",
+                                "transformers.models.bert.modeling_bert") if importlib.util.find_spec(m.split(".")[0])]
+        _CONTEXT.set_forkserver_preload(preload)
     return _CONTEXT
 
 
@@ -103,6 +108,19 @@ class BaseSubmission:
         after the call, to detect in-place modification of inputs."""
         return self._wrap(self._request({"op": "call", "module": self.topic, "attr": function,
                                          "args": list(args), "kwargs": kwargs, "echo": True}))
+
+    def call_grad(self, function: str, *args, grad_of: int | None = None, **kwargs):
+        """Call, then backpropagate ``output.sum()`` (``output[grad_of]`` for a tuple) inside the worker.
+
+        Returns ``(result, grads)``: ``grads`` lists ``.grad`` of every tensor argument passed with
+        ``requires_grad=True`` (positional first, then keyword), ``None`` where no gradient reached it.
+        """
+        return self._wrap(self._request({"op": "call", "module": self.topic, "attr": function,
+                                         "args": list(args), "kwargs": kwargs, "grad_of": grad_of}))
+
+    def get(self, name: str):
+        """A module-level value of the submission (e.g. a constant), as plain data."""
+        return self._wrap(self._request({"op": "getattr", "module": self.topic, "attr": name}))
 
     def new(self, cls: str, *args, **kwargs) -> RemoteObject:
         """Instantiate ``<topic>.<cls>(*args, **kwargs)`` and keep it in the worker."""

@@ -207,7 +207,18 @@ class Worker:
             fn = getattr(target, req["attr"]) if req.get("attr") else target
             args = self._resolve(req.get("args", []))
             kwargs = self._resolve(req.get("kwargs", {}))
-            result = self._wrap(fn(*args, **kwargs), req.get("keep", False))
+            raw = fn(*args, **kwargs)
+            if "grad_of" in req:  # backpropagate from one output; return the inputs' gradients
+                import torch
+
+                out = raw if req["grad_of"] is None else raw[req["grad_of"]]
+                if not isinstance(out, torch.Tensor):
+                    raise TypeError(f"expected a tensor to differentiate, got {type(out).__name__}")
+                out.sum().backward()
+                leaves = [a for a in list(args) + list(kwargs.values())
+                          if isinstance(a, torch.Tensor) and a.requires_grad]
+                return (self._wrap(raw, False), [a.grad for a in leaves])
+            result = self._wrap(raw, req.get("keep", False))
             if req.get("echo"):  # the arguments as they are after the call: did it modify them?
                 return (result, self._wrap(list(args), False), self._wrap(kwargs, False))
             return result
@@ -252,6 +263,10 @@ class Worker:
 def worker_main(conn, directory: str, protected: list[str], scratch: str, limits: dict) -> None:
     """Entry point of a worker process (started by :mod:`llmlab.grading.remote`)."""
     os.setsid()
+    # Model caches are found from the grader's home, before HOME points at the scratch folder.
+    from ..models import cache_dir
+
+    os.environ["LLMLAB_CACHE"] = str(cache_dir())
     os.chdir(scratch)
     os.environ["HOME"] = scratch
     os.environ["TMPDIR"] = scratch
