@@ -16,9 +16,14 @@ def _cmd_grade(args) -> int:
 
     started = time.monotonic()
     limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb)
+    path = Path(args.submission)
+    chosen = args.topic
+    if not chosen and path.suffix == ".py" and path.stem in topic_registry.topic_names():
+        chosen = [path.stem]  # one module: grade its topic only
+    elif not chosen and path.suffix == ".ipynb":
+        chosen = topic_registry.topics_of_notebook(path.name) or None
     try:
-        results = grade({Path(args.submission).name or str(args.submission): args.submission},
-                        args.topic or None, limits=limits)
+        results = grade({path.resolve().name or str(path): path}, chosen or None, limits=limits)
     except GradingError as exc:
         print(f"llmlab grade: {exc}", file=sys.stderr)
         return 2

@@ -37,7 +37,11 @@ def _definition(topic: str, name: str) -> str:
             t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
         if name in names:
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            return "\n".join(lines[start - 1:node.end_lineno])
+            end = node.end_lineno
+            # the AST ends at the last statement: keep the indented comments after it (### END SOLUTION)
+            while end < len(lines) and lines[end].startswith((" ", "\t")) and lines[end].lstrip().startswith("#"):
+                end += 1
+            return "\n".join(lines[start - 1:end])
     raise KeyError(f"{name} is not defined at the top level of solutions/{topic}.py")
 
 
@@ -52,6 +56,7 @@ def _imports(topic: str) -> str:
 
 
 def _meta(kind: str, grade_id: str, points: float = 0) -> dict:
+    grade_id = re.sub(r"[^A-Za-z0-9_-]", "_", grade_id)  # nbgrader's allowed characters
     base = {"schema_version": 3, "grade_id": grade_id, "task": False}
     if kind == "solution":
         return {"nbgrader": {**base, "grade": False, "locked": False, "solution": True}}

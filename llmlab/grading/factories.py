@@ -49,3 +49,19 @@ def smollm2_tokenizer():
     from ..models import smollm2_dir
 
     return AutoTokenizer.from_pretrained(smollm2_dir())
+
+
+def scripted_openai(reviews: list, script: list, **options):
+    """An ``openai.OpenAI`` client answered inside the worker by a script, with every request logged.
+
+    Returns a :class:`llmlab.serve.ScriptedEndpoint`: pass ``endpoint.get("client")`` to the
+    submission; read ``endpoint.call("log")`` (requests: review, attempt, start/end times, requests in
+    flight, status, SDK retry count) and ``endpoint.call("describe", results)`` (a returned list of
+    results as plain data) back. The client sends through
+    ``openai.DefaultHttpx2Client(transport=httpx2.MockTransport(...))``: no socket is opened, so the
+    worker's network guard stays up. ``script[i]`` lists the planned answers to review ``i``'s attempts;
+    ``options``: ``hold``, ``sdk_max_retries``, ``seed``, ``timeout`` (see ``ScriptedEndpoint``).
+    """
+    from ..serve import ScriptedEndpoint
+
+    return ScriptedEndpoint(reviews, script, **options)

@@ -81,5 +81,6 @@ def extract_module(notebook: str | Path) -> str:
                 if name not in defined or defined[name][0] <= is_solution:
                     defined[name] = (is_solution, order, text)
     body = sorted({v for v in defined.values()}, key=lambda v: v[1])
+    imports.sort(key=lambda line: not line.startswith("from __future__"))  # must come first
     header = f'"""Definitions extracted from {Path(notebook).name} for grading."""\n'
     return header + "\n".join(imports) + "\n\n\n" + "\n\n\n".join(v[2] for v in body) + "\n"

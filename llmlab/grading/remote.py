@@ -188,9 +188,14 @@ class BaseSubmission:
 class Submission(BaseSubmission):
     """A submission that runs in an isolated worker process."""
 
-    def __init__(self, name: str, topic: str, directory: str, limits: Limits | None = None):
+    def __init__(self, name: str, topic: str, directory: str, limits: Limits | None = None,
+                 protected: list[str] | tuple = ()):
         super().__init__(name, topic)
         self.directory = os.path.realpath(directory)
+        # never readable from the worker: the reference, the graders, the kit's tests, and whatever the
+        # caller adds (other students' submissions); the submission's own folder stays readable
+        self.protected = [str(p) for p in PROTECTED] + [str(KIT_ROOT / "tests"), str(KIT_ROOT / "notebooks")]
+        self.protected += [str(p) for p in protected]
         self.limits = limits or Limits()
         self.process = None
         self.conn = None
@@ -210,8 +215,7 @@ class Submission(BaseSubmission):
         limits = {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                   "file_mb": self.limits.file_mb}
         self.process = ctx.Process(target=worker_main, daemon=True,
-                                   args=(child, self.directory, [str(p) for p in PROTECTED] + [str(KIT_ROOT / "tests")],
-                                         self.scratch, limits))
+                                   args=(child, self.directory, self.protected, self.scratch, limits))
         self.process.start()
         child.close()
         self.conn = parent

@@ -64,9 +64,11 @@ def prepare(path: str | Path, topics: list[str], workdir: Path) -> tuple[Path, l
     out = workdir / "modules"
     out.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
-        for py in path.glob("*.py"):
-            if not py.name.startswith("test_"):
-                shutil.copyfile(py, out / py.name)
+        modules = [p for p in path.glob("*.py") if not p.name.startswith("test_")]
+        if not modules:  # nbgrader layout: submitted/<student>/<assignment>/...
+            modules = [p for p in path.glob("*/*.py") if not p.name.startswith("test_")]
+        for py in modules:
+            shutil.copyfile(py, out / py.name)
         notebooks = sorted(path.rglob("*.ipynb"))
     elif path.suffix == ".py":
         target = path.stem if path.stem in topics else (topics[0] if len(topics) == 1 else None)
@@ -94,24 +96,39 @@ def prepare(path: str | Path, topics: list[str], workdir: Path) -> tuple[Path, l
     return out, notes
 
 
-def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *, trusted: bool = False,
-          limits: Limits | None = None, workdir: str | Path | None = None,
-          session_timeout: float | None = None) -> dict[str, SubmissionResult]:
-    """Grade each named submission on ``topics`` (default: every topic). Returns results by name."""
+def check_topics(topics: list[str] | None) -> list[str]:
     available = topic_registry.topic_names()
     topics = list(topics or available)
     unknown = [t for t in topics if t not in available]
     if unknown:
         raise GradingError(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(available)}")
+    return topics
+
+
+def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *, trusted: bool = False,
+          limits: Limits | None = None, workdir: str | Path | None = None,
+          session_timeout: float | None = None, results_dir: str | Path | None = None,
+          extra: dict[str, dict] | None = None, max_examples: int | None = None) -> dict[str, SubmissionResult]:
+    """Grade each named submission on ``topics`` (default: every topic). Returns results by name.
+
+    ``max_examples`` lowers hypothesis' examples per check (the kit's own tests of isolation use it;
+    real grading keeps the profile's default). With ``results_dir``, each submission's records are also written there as soon as it is graded
+    (``extra[name]`` may add ``file_stem`` and ``fingerprint`` to that file).
+    """
+    topics = check_topics(topics)
     own_tmp = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="llmlab-grade-"))
     try:
         spec_subs, notes = [], {}
         for n, (name, path) in enumerate(submissions.items()):
             directory, notes[name] = prepare(path, topics, workdir / f"s{n}")
-            spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted})
+            spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted, **(extra or {}).get(name, {})})
         out = workdir / "records.json"
-        spec = {"submissions": spec_subs, "out": str(out), "limits": asdict(limits or Limits())}
+        # Workers may read their own prepared folder only: not the originals, not each other's.
+        protected = [str(workdir)] + [str(Path(p).resolve()) for p in submissions.values()]
+        spec = {"submissions": spec_subs, "out": str(out), "limits": asdict(limits or Limits()),
+                "protected": protected, "results_dir": str(results_dir) if results_dir else None,
+                "max_examples": max_examples}
         (workdir / "spec.json").write_text(json.dumps(spec))
         files = [str(GRADERS / f"test_{t}.py") for t in topics]
         cmd = [sys.executable, "-m", "pytest", *files, "-p", "llmlab.grading.plugin",
@@ -126,13 +143,17 @@ def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *
     finally:
         if own_tmp:
             shutil.rmtree(workdir, ignore_errors=True)
-    results = {name: SubmissionResult(name, notes=notes[name]) for name in submissions}
-    for name, res in results.items():
-        for topic in topics:
-            res.topics[topic] = TopicResult(topic)
+    return {name: from_records(name, topics, [r for r in records if r["submission"] == name], notes[name])
+            for name in submissions}
+
+
+def from_records(name: str, topics: list[str], records: list[dict], notes: list[str] | None = None) -> SubmissionResult:
+    res = SubmissionResult(name, notes=list(notes or []))
+    for topic in topics:
+        res.topics[topic] = TopicResult(topic)
     for rec in records:
-        t = results[rec["submission"]].topics[rec["topic"]]
+        t = res.topics.setdefault(rec["topic"], TopicResult(rec["topic"]))
         t.checks.append(rec)
         t.points += rec["points"]
         t.max_points += rec["max_points"]
-    return results
+    return res

@@ -30,6 +30,10 @@ SUBMISSION_PACKAGE = "submission"
 MAX_CAPTURED_OUTPUT = 64 * 1024
 
 
+class MissingDefinition(AttributeError):
+    """The submission lacks a function or class the grader asked for."""
+
+
 class _BoundedBuffer(io.TextIOBase):
     """stdout/stderr replacement: keeps the first bytes, counts the rest (a 100 MB print is cheap)."""
 
@@ -75,9 +79,11 @@ _BLOCKED_EVENTS = {
 }
 
 
-def _install_guard(protected: list[str], scratch: str) -> None:
+def _install_guard(protected: list[str], scratch: str, own: str) -> None:
+    """``protected`` folders are unreadable, except the submission's ``own`` folder inside them."""
     protected = [os.path.realpath(p) for p in protected]
     scratch = os.path.realpath(scratch)
+    own = os.path.realpath(own)
     blocked_modules = {"solutions", "graders"}
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -96,14 +102,15 @@ def _install_guard(protected: list[str], scratch: str) -> None:
             path, mode, flags = (list(args) + [None, None, None])[:3]
             if isinstance(path, int):
                 return
-            if inside(path, protected):
-                raise PermissionError("submissions may not read the reference solutions or the graders")
+            if inside(path, protected) and not inside(path, [own, scratch]):
+                raise PermissionError("submissions may not read the reference solutions, the graders or "
+                                      "other students' files")
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                 isinstance(flags, int) and flags & write_flags)
             if writing and not inside(path, [scratch, "/dev/null"]):
                 raise PermissionError(f"submissions may only write inside their scratch folder ({scratch})")
         elif event in ("os.listdir", "os.scandir", "os.chdir", "shutil.copytree", "glob.glob"):
-            if args and args[0] is not None and inside(args[0], protected):
+            if args and args[0] is not None and inside(args[0], protected) and not inside(args[0], [own, scratch]):
                 raise PermissionError("submissions may not list the reference solutions or the graders")
         elif event == "import":
             name = args[0] or ""
@@ -204,6 +211,8 @@ class Worker:
             return sorted(n for n in dir(mod) if not n.startswith("__"))
         if op == "call":
             target = self.objects[req["handle"]] if "handle" in req else self.module(req["module"])
+            if "handle" not in req and req.get("attr") and not hasattr(target, req["attr"]):
+                raise MissingDefinition(f"{req['module']}.py does not define `{req['attr']}`")
             fn = getattr(target, req["attr"]) if req.get("attr") else target
             args = self._resolve(req.get("args", []))
             kwargs = self._resolve(req.get("kwargs", {}))
@@ -277,13 +286,14 @@ def worker_main(conn, directory: str, protected: list[str], scratch: str, limits
     from . import factories  # noqa: F401
 
     # The kit itself must not be importable as a way to the reference
-    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != os.path.realpath(os.path.dirname(protected[0]))]
+    kit = os.path.realpath(os.path.dirname(protected[0]))
+    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != kit]
     out, err = _BoundedBuffer(MAX_CAPTURED_OUTPUT), _BoundedBuffer(MAX_CAPTURED_OUTPUT)
     sys.stdout, sys.stderr = out, err
     sys.stdin = io.StringIO("")
     _load_package(directory)
     _apply_limits(limits.get("memory_mb", 0), limits.get("cpu_seconds", 0), limits.get("file_mb", 0))
-    _install_guard(protected, scratch)
+    _install_guard(protected, scratch, directory)
     # ``exit()``/``sys.exit()`` in a submission raise SystemExit, which ``serve`` reports
     builtins.input = lambda *a, **k: ""
     Worker(conn, directory).serve(out, err)

@@ -1,0 +1,108 @@
+"""`llmlab grade` as an instructor and a student use it: formats, partial submissions, notebooks."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from xml.etree import ElementTree
+
+import pytest
+
+from llmlab.grading.notebook import extract_module
+from llmlab.grading.runner import grade
+from llmlab.paths import EXERCISES, KIT_ROOT, SOLUTIONS
+
+TOPICS = ["attention", "causal_mask"]
+
+
+def llmlab(*args, cwd=KIT_ROOT):
+    return subprocess.run([sys.executable, "-m", "llmlab.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def reference_json():
+    run = llmlab("grade", str(SOLUTIONS), *sum((["--topic", t] for t in TOPICS), []), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_json_is_a_gradescope_results_document(reference_json):
+    doc = reference_json
+    assert doc["score"] == doc["max_score"] > 0
+    assert doc["tests"] and all(set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}
+                                for t in doc["tests"])
+    assert sum(t["max_score"] for t in doc["tests"]) == doc["max_score"]
+    assert {t["status"] for t in doc["tests"]} == {"passed"}
+
+
+def test_grading_is_deterministic(reference_json, tmp_path):
+    bug = tmp_path / "sub"
+    from llmlab.grading.variants import load_variants
+
+    load_variants("attention")["softmax_over_queries"].write(bug)
+    first = grade({"s": bug}, TOPICS)["s"]
+    second = grade({"s": bug}, TOPICS)["s"]
+    strip = lambda r: [(c["check"], c["points"], c["feedback"]) for t in r.topics.values() for c in t.checks]  # noqa
+    assert strip(first) == strip(second)
+    assert first.points < first.max_points
+
+
+def test_table_and_junit_formats(tmp_path):
+    run = llmlab("grade", str(EXERCISES), "--topic", "causal_mask")
+    assert run.returncode == 0  # failing checks are a verdict, not an error
+    assert "causal_mask" in run.stdout and "0 / " in run.stdout and "Not implemented yet" in run.stdout
+    out = tmp_path / "report.xml"
+    run = llmlab("grade", str(EXERCISES), "--topic", "causal_mask", "--format", "junit", "--output", str(out))
+    assert run.returncode == 0
+    root = ElementTree.parse(out).getroot()
+    cases = list(root.iter("testcase"))
+    assert cases and all(c.find("failure") is not None for c in cases)
+
+
+def test_missing_topic_scores_zero_and_keeps_the_rest(tmp_path):
+    shutil.copyfile(SOLUTIONS / "causal_mask.py", tmp_path / "causal_mask.py")
+    res = grade({"partial": tmp_path}, TOPICS)["partial"]
+    att, cm = res.topics["attention"], res.topics["causal_mask"]
+    assert att.points == 0 and att.checks and all("no module attention.py" in c["feedback"] for c in att.checks)
+    assert cm.points == cm.max_points > 0
+
+
+def test_single_module_grades_its_own_topic():
+    run = llmlab("grade", str(SOLUTIONS / "causal_mask.py"), "--format", "json")
+    doc = json.loads(run.stdout)
+    assert doc["score"] == doc["max_score"] > 0
+    assert all(t["name"].startswith("causal_mask") for t in doc["tests"])
+
+
+def test_unusable_submission_path_is_an_error():
+    run = llmlab("grade", "/nonexistent/submission")
+    assert run.returncode == 2 and "does not exist" in run.stderr
+
+
+def _notebook(cells):
+    return {"cells": [{"cell_type": "code", "metadata": meta, "source": src, "outputs": [], "execution_count": None}
+                      for src, meta in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_notebook_grading_ignores_order_duplicates_and_demo_cells(tmp_path):
+    sol = {"nbgrader": {"solution": True, "grade": False, "grade_id": "x", "locked": False, "schema_version": 3}}
+    causal = (SOLUTIONS / "causal_mask.py").read_text()
+    cells = [
+        ("import torch\nprint('demo'); x = torch.randn(10**3)", {}),  # demo code never runs
+        ("%matplotlib inline\nwhile True: pass", {}),  # nor does this
+        ("def causal_mask(q_len, k_len=None, *, device=None):\n    raise RuntimeError('old draft')", {}),
+        (causal, sol),  # the solution cell wins over the draft, wherever it is
+        ("def padding_mask(attention_mask):\n    return None", {}),  # a later non-solution duplicate loses
+    ]
+    nb = tmp_path / "attention.ipynb"
+    nb.write_text(json.dumps(_notebook(cells)))
+    source = extract_module(nb)
+    assert "old draft" not in source and "while True" not in source and "print('demo')" not in source
+    res = grade({"nb": nb}, TOPICS)["nb"]
+    cm = res.topics["causal_mask"]
+    assert cm.points == cm.max_points, [c["feedback"] for c in cm.checks if c["points"] == 0]
+    att = res.topics["attention"]
+    assert att.points == 0
+    assert any("does not define `scaled_dot_product_attention`" in c["feedback"] for c in att.checks)

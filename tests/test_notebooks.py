@@ -1,0 +1,88 @@
+"""Notebooks: built from their sources, executed small with real models, autograded by real nbgrader.
+
+For each notebook, one nbgrader course is made in a temporary folder: the source notebook (with its
+`# ci:` sizes applied) is released with `nbgrader generate_assignment`; two students submit, one the
+solution notebook, one the untouched release; `nbgrader autograde` must give full marks to the first
+and zero to the second, and the solution run must execute top to bottom without an error.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmlab import nbbuild
+from llmlab.paths import NOTEBOOKS
+
+SOURCES = sorted(p.stem for p in (NOTEBOOKS / "src").glob("*.md"))
+CI_LINE = re.compile(r"^#\s*ci:\s*(\w+)\s*=\s*(.+)$")
+
+
+def ci_parameters(nb: dict) -> dict[str, str]:
+    """The `# ci: NAME = value` overrides of a notebook's parameters cell."""
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            return {m.group(1): m.group(2).strip() for m in map(CI_LINE.match, src.splitlines()) if m}
+    return {}
+
+
+def small(nb: dict) -> dict:
+    """The notebook with its CI sizes applied at the end of the parameters cell (papermill style)."""
+    overrides = ci_parameters(nb)
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []) and overrides:
+            cell["source"] += "\n# CI sizes\n" + "\n".join(f"{k} = {v}" for k, v in overrides.items())
+    return nb
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_notebook_is_built_from_its_source(name):
+    path = nbbuild.output_path(name)
+    assert path.exists(), f"run `llmlab notebooks {name}`"
+    assert path.read_text() == nbbuild.render(name), f"{path} is stale: run `llmlab notebooks {name}`"
+
+
+def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True,
+                          text=True, timeout=1800)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SOURCES)
+def test_notebook_runs_and_autogrades_with_nbgrader(name, tmp_path):
+    course = tmp_path / "course"
+    (course / "source" / name).mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        "c.CourseDirectory.course_id = 'llmlab'\n"
+        "c.ExecutePreprocessor.timeout = 900\n")
+    nb = small(json.loads(nbbuild.output_path(name).read_text()))
+    (course / "source" / name / f"{name}.ipynb").write_text(json.dumps(nb))
+    done = _nbgrader(course, "generate_assignment", name, "--force")
+    release = course / "release" / name / f"{name}.ipynb"
+    assert release.exists(), done.stdout + done.stderr
+    released = release.read_text()
+    assert "### BEGIN SOLUTION" not in released and "BEGIN HIDDEN TESTS" not in released
+    for student, source in (("solution", course / "source" / name / f"{name}.ipynb"), ("untouched", release)):
+        (course / "submitted" / student / name).mkdir(parents=True)
+        shutil.copyfile(source, course / "submitted" / student / name / f"{name}.ipynb")
+    done = _nbgrader(course, "autograde", name, "--create", "--force")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {s: (gb.find_submission(name, s).score, gb.find_submission(name, s).max_score)
+                  for s in ("solution", "untouched")}
+    graded = json.loads((course / "autograded" / "solution" / name / f"{name}.ipynb").read_text())
+    errors = [f"cell {n}: {o.get('ename')}: {o.get('evalue', '')[:1500]}" for n, c in enumerate(graded["cells"])
+              if c["cell_type"] == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, "the solution notebook raised:\n" + "\n".join(errors)
+    sol, untouched = scores["solution"], scores["untouched"]
+    assert sol[1] > 0 and sol[0] == sol[1], f"solution notebook scored {sol}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    assert untouched[0] == 0, f"untouched release scored {untouched}"
