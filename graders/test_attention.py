@@ -104,9 +104,7 @@ def test_sdpa_weights_are_a_distribution_over_allowed_keys(sub, case):
 
 
 def _diag(compute, actual):
-    from llmlab.grading.checks import diagnose
-
-    return diagnose(compute, actual)
+    return lambda: diagnose(compute, actual)  # evaluated once, for the minimal failing input
 
 
 @check(TASK_SDPA, points=2)
@@ -241,7 +239,7 @@ def _build(sub, cfg: dict, seed: int):
         local_shapes = lambda m: {k: tuple(v.shape) for k, v in m.MultiHeadAttention(  # noqa: E731
             cfg["d_model"], cfg["n_heads"], n_kv_heads=cfg["n_kv_heads"], bias=cfg["bias"]).state_dict().items()}
         raise CheckFailed(f"MultiHeadAttention({cfg['d_model']}, {cfg['n_heads']}, n_kv_heads={cfg['n_kv_heads']}, "
-                          f"bias={cfg['bias']}) has " + "; ".join(parts), diagnosis=diagnose(local_shapes, shapes))
+                          f"bias={cfg['bias']}) has " + "; ".join(parts), diagnosis=_diag(local_shapes, shapes))
     obj.call("load_state_dict", state)
     obj.call("eval")
     return obj, state

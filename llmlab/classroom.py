@@ -271,18 +271,23 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 cd "$ROOT/source"
 mkdir -p "$ROOT/results"
-python3 -m llmlab.cli grade "$ROOT/submission" --format json --output "$ROOT/results/results.json" \\
+python3 -m llmlab.cli grade "$ROOT/submission" __TOPICS__--format json --output "$ROOT/results/results.json" \\
   || echo '{"score": 0, "output": "The autograder could not run on this submission; please contact the course staff."}' \\
      > "$ROOT/results/results.json"
 """
 
 
-def gradescope_bundle(out_zip: str | Path) -> Path:
-    """A Gradescope autograder zip: setup.sh, run_autograder, and the kit's source."""
+def gradescope_bundle(out_zip: str | Path, topics: list[str] | None = None) -> Path:
+    """A Gradescope autograder zip: setup.sh, run_autograder, and the kit's source.
+
+    ``topics`` fixes what the assignment grades (default: every topic; a missing one scores 0).
+    """
     out_zip = Path(out_zip)
+    topic_args = "".join(f"--topic {t} " for t in check_topics(topics)) if topics else ""
+    run_autograder = RUN_AUTOGRADER.replace("__TOPICS__", topic_args)
     include = ["pyproject.toml", "README.md", "llmlab", "solutions", "graders", "exercises"]
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", run_autograder)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             z.writestr(info, text)
@@ -297,7 +302,7 @@ def gradescope_bundle(out_zip: str | Path) -> Path:
 
 
 def _cmd_gradescope(args) -> int:
-    print(f"wrote {gradescope_bundle(args.out)}")
+    print(f"wrote {gradescope_bundle(args.out, args.topic)}")
     return 0
 
 
@@ -320,4 +325,5 @@ def add_parser(sub) -> None:
 
     b = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip")
     b.add_argument("out")
+    b.add_argument("--topic", action="append", help="topics of this assignment (repeatable); default: all")
     b.set_defaults(func=_cmd_gradescope)

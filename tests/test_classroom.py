@@ -20,6 +20,8 @@ from llmlab.grading.runner import grade
 from llmlab.grading.variants import load_variants
 from llmlab.paths import EXERCISES, GRADERS, KIT_ROOT, SOLUTIONS
 
+pytestmark = pytest.mark.xdist_group("classroom")
+
 TOPICS = ["attention", "causal_mask"]
 
 
@@ -185,7 +187,7 @@ def test_release_contains_no_solution_or_hidden_grader_code(tmp_path):
 
 
 def test_gradescope_bundle_runs_its_autograder_locally(tmp_path):
-    bundle = gradescope_bundle(tmp_path / "autograder.zip")
+    bundle = gradescope_bundle(tmp_path / "autograder.zip", TOPICS)
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
         names = z.namelist()

@@ -17,6 +17,8 @@ from llmlab.grading.remote import Limits
 from llmlab.grading.runner import grade
 from llmlab.paths import SOLUTIONS
 
+pytestmark = pytest.mark.xdist_group("isolation")
+
 RAISE = '''
 def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
     raise RuntimeError("broken")

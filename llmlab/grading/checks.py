@@ -22,11 +22,20 @@ current_topic: contextvars.ContextVar[str] = contextvars.ContextVar("current_top
 class CheckFailed(AssertionError):
     """A check's verdict: the submission's answer is wrong (the message says how)."""
 
-    def __init__(self, message: str, *, inputs: dict | None = None, diagnosis: list[str] | None = None):
+    def __init__(self, message: str, *, inputs: dict | None = None,
+                 diagnosis: list[str] | Callable[[], list[str]] | None = None):
         self.problem = message
         self.inputs = inputs or {}
-        self.diagnosis = diagnosis or []
-        super().__init__(self.feedback())
+        # A callable diagnosis runs only when the feedback is written: hypothesis raises many failures
+        # while it shrinks, and only the last (minimal) one is ever shown.
+        self._diagnosis = diagnosis
+        super().__init__(message)
+
+    @property
+    def diagnosis(self) -> list[str]:
+        if callable(self._diagnosis):
+            self._diagnosis = self._diagnosis()
+        return self._diagnosis or []
 
     def feedback(self) -> str:
         lines = [self.problem]
@@ -191,10 +200,17 @@ def expect_equal(actual, expected, *, what: str, inputs: dict | None = None,
 
 
 def _fail(problem, actual, inputs, diagnose_with, hint):
-    found = diagnose(diagnose_with, actual) if diagnose_with is not None else []
-    if not found and hint:
-        found = [hint]
-    raise CheckFailed(problem, inputs=inputs, diagnosis=found)
+    topic = current_topic.get()
+
+    def later():
+        token = current_topic.set(topic)
+        try:
+            found = diagnose(diagnose_with, actual) if diagnose_with is not None else []
+        finally:
+            current_topic.reset(token)
+        return found or ([hint] if hint else [])
+
+    raise CheckFailed(problem, inputs=inputs, diagnosis=later)
 
 
 def expect_raises(call: Callable, exc_type: str | tuple, *, what: str, inputs: dict | None = None,
@@ -228,8 +244,17 @@ class diagnosing:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if isinstance(exc, SubmissionError) and exc.kind == "raised" and not getattr(exc, "diagnosis", None):
-            exc.diagnosis = diagnose_exception(self.compute, exc)
+        if isinstance(exc, SubmissionError) and exc.kind == "raised" and not getattr(exc, "diagnose_later", None):
+            topic, compute = current_topic.get(), self.compute
+
+            def later():
+                token = current_topic.set(topic)
+                try:
+                    return diagnose_exception(compute, exc)
+                finally:
+                    current_topic.reset(token)
+
+            exc.diagnose_later = later  # run once, when the feedback is written
         return False
 
 

@@ -65,3 +65,93 @@ def scripted_openai(reviews: list, script: list, **options):
     from ..serve import ScriptedEndpoint
 
     return ScriptedEndpoint(reviews, script, **options)
+
+
+def bert_classifier(config: dict, num_labels: int = 2, seed: int = 0):
+    """A trusted sequence classifier for graders of training loops: a ``BertModel`` (no pooler), the
+    hidden state at position 0 and a linear head; ``forward(input_ids, attention_mask) -> logits``.
+
+    Each forward call appends ``(training, grad_enabled)`` to the model's ``calls`` list (read it with
+    ``obj.get("calls")``); ``obj.call("modes")`` lists the training flag of every submodule. The same
+    ``(config, num_labels, seed)`` gives the same weights in any process.
+    """
+    from transformers import BertConfig, BertModel
+
+    class RecordingClassifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = BertModel(BertConfig(**config), add_pooling_layer=False)
+            self.head = torch.nn.Linear(self.encoder.config.hidden_size, num_labels)
+            self.calls = []
+
+        def forward(self, input_ids, attention_mask):
+            self.calls.append((self.training, torch.is_grad_enabled()))
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return self.head(hidden[:, 0])
+
+        def modes(self):
+            return [m.training for m in self.modules()]
+
+    torch.manual_seed(seed)
+    return RecordingClassifier()
+
+
+def torch_optimizer(name: str, model, **kwargs):
+    """``torch.optim.<name>(model.parameters(), **kwargs)`` for ``name`` in SGD, Adam, AdamW."""
+    return {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}[name](
+        model.parameters(), **kwargs)
+
+
+def torch_lr_scheduler(name: str, optimizer, **kwargs):
+    """``torch.optim.lr_scheduler.<name>(optimizer, **kwargs)`` for ``name`` in StepLR, LinearLR, ExponentialLR."""
+    from torch.optim import lr_scheduler
+
+    return {"StepLR": lr_scheduler.StepLR, "LinearLR": lr_scheduler.LinearLR,
+            "ExponentialLR": lr_scheduler.ExponentialLR}[name](optimizer, **kwargs)
+
+
+def one_pass(items: list):
+    """An iterator over ``items`` that can be consumed only once and has no ``len()`` (like a generator)."""
+    return (item for item in items)
+
+
+def cross_entropy_sgd_step(model, input_ids, attention_mask, labels, lr: float = 0.1):
+    """One trusted training step of a classifier: ``model.train()``, cross-entropy of
+    ``model(input_ids, attention_mask)`` against ``labels``, plain SGD with learning rate ``lr``."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    loss = torch.nn.functional.cross_entropy(model(input_ids, attention_mask), labels)
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= lr * p.grad
+    return float(loss)
+
+
+def hf_llama_traced(config: dict, state_dict: dict | None = None, seed: int = 0):
+    """``hf_llama`` for graders of decoding loops: it records its forward calls and refuses ``generate``.
+
+    ``model.llmlab_calls`` (read it with ``obj.get("llmlab_calls")``) gets one ``[batch, new_tokens,
+    cached_tokens]`` per forward call: the tokens the call feeds and the length of the KV cache it is
+    given (0 without one). A loop that reuses its cache feeds the prompt once, then one token per step
+    on a growing cache; one that recomputes feeds the whole sequence each time. No clock involved.
+    """
+    model = hf_llama(config, state_dict, seed)
+    calls: list = []
+
+    def record(module, args, kwargs):
+        tokens = kwargs.get("input_ids", args[0] if args else None)
+        if tokens is None:
+            tokens = kwargs.get("inputs_embeds")
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        cached = int(cache.get_seq_length()) if hasattr(cache, "get_seq_length") else 0
+        calls.append([int(tokens.shape[0]), int(tokens.shape[1]), cached])
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("model.generate is not available in this exercise: write the decoding loop yourself")
+
+    model.model.register_forward_pre_hook(record, with_kwargs=True)
+    model.llmlab_calls = calls
+    model.generate = refuse
+    return model

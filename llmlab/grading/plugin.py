@@ -183,8 +183,10 @@ def feedback_for(exc) -> tuple[str, str, str]:
             text = f"Your code raised {found.message}"
             if found.traceback.strip():
                 text += "\n" + found.traceback.rstrip()
-            if getattr(found, "diagnosis", None):
-                text += "\nLikely mistake: " + " / ".join(found.diagnosis)
+            later = getattr(found, "diagnose_later", None)
+            diagnosis = later() if later else []
+            if diagnosis:
+                text += "\nLikely mistake: " + " / ".join(diagnosis)
             return "failed", text, ""
         return "failed", found.message[0].upper() + found.message[1:], ""
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
