@@ -123,8 +123,10 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
         watcher.start()
 
     def run(names):
+        # every student's folder and the results stay unreadable to every other student's code
         grade({n: students[n] for n in names}, topics, limits=limits, results_dir=out / "students",
-              extra={n: {"file_stem": stems[n], "fingerprint": prints[n]} for n in names})
+              extra={n: {"file_stem": stems[n], "fingerprint": prints[n]} for n in names},
+              protected=[Path(submissions_dir).resolve(), out.resolve()])
 
     errors = []
     try:

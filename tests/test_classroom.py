@@ -89,7 +89,7 @@ def test_a_student_cannot_read_another_students_files(classroom):
     sdpa = [c for c in dave["attention"]["checks"] if c["task"] == "attention.scaled_dot_product_attention"]
     assert sdpa and all(c["points"] == 0 for c in sdpa)
     assert any("other students' files" in c["feedback"] for c in sdpa)
-    assert dave["causal_mask"]["points"] == 0 and any("no answer within" in c["feedback"]
+    assert dave["causal_mask"]["points"] == 0 and any("no answer: " in c["feedback"]
                                                       for c in dave["causal_mask"]["checks"])
 
 

@@ -94,8 +94,9 @@ try:
 except Exception:
     pass
 try:
-    import importlib.util, os, glob
-    for path in glob.glob("/**/solutions/attention.py", recursive=True)[:1]:
+    import glob, os, llmlab
+    kit = os.path.dirname(os.path.dirname(llmlab.__file__))
+    for path in glob.glob(kit + "/solutions/*.py") + glob.glob(kit + "/graders/*.py"):
         exec(open(path).read())
 except Exception:
     pass
@@ -198,7 +199,7 @@ def test_feedback_explains_contained_failures(graded):
     def feedback(name):
         return " ".join(c["feedback"] for c in graded[name].topics["attention"].checks)
 
-    assert "no answer within 3 s" in feedback("infinite_loop-attack")
+    assert "used more than 3 s of CPU time" in feedback("infinite_loop-attack")
     assert "SystemExit" in feedback("sys_exit-attack")
     assert "exited" in feedback("os_exit-attack") or "died" in feedback("os_exit-attack")
     assert "MemoryError" in feedback("memory_bomb-attack") or "out of memory" in feedback("memory_bomb-attack")

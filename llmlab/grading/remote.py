@@ -27,7 +27,8 @@ from ..paths import KIT_ROOT, PROTECTED
 
 @dataclass
 class Limits:
-    timeout: float = 20.0  # wall-clock seconds per call
+    timeout: float = 20.0  # CPU seconds one call may use (load-independent, so verdicts are reproducible)
+    wall_factor: float = 10.0  # ... and wall-clock seconds = timeout * wall_factor (catches sleeps, waits)
     memory_mb: int = 3072  # address space above what torch maps at start
     cpu_seconds: int = 600  # per worker lifetime
     file_mb: int = 16  # largest file a submission may write
@@ -242,14 +243,18 @@ class Submission(BaseSubmission):
             raise SubmissionError("crashed", "this object was lost when the worker restarted after an earlier failure")
         if self.process is None:
             self._start()
+        cpu_start = _cpu_seconds(self.process.pid)
         self.conn.send_bytes(encode(req))
-        deadline = time.monotonic() + self.limits.timeout
+        deadline = time.monotonic() + self.limits.timeout * self.limits.wall_factor
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            cpu = _cpu_seconds(self.process.pid) - cpu_start
+            if left <= 0 or cpu > self.limits.timeout:
                 self._kill()
-                self.poisoned = SubmissionError(
-                    "timeout", f"no answer within {self.limits.timeout:g} s (an infinite loop, or far too slow?)")
+                why = (f"used more than {self.limits.timeout:g} s of CPU time" if cpu > self.limits.timeout else
+                       f"gave no answer within {self.limits.timeout * self.limits.wall_factor:g} s")
+                self.poisoned = SubmissionError("timeout", f"no answer: your code {why} (an infinite loop, a wait "
+                                                           "that never ends, or far too slow?)")
                 raise self.poisoned
             try:
                 ready = self.conn.poll(min(left, 0.5))
@@ -283,6 +288,19 @@ class Submission(BaseSubmission):
 
     def close(self):
         self._kill()
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _death_message(code) -> str:

@@ -108,9 +108,11 @@ def check_topics(topics: list[str] | None) -> list[str]:
 def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *, trusted: bool = False,
           limits: Limits | None = None, workdir: str | Path | None = None,
           session_timeout: float | None = None, results_dir: str | Path | None = None,
-          extra: dict[str, dict] | None = None, max_examples: int | None = None) -> dict[str, SubmissionResult]:
+          extra: dict[str, dict] | None = None, max_examples: int | None = None,
+          protected: list[str | Path] = ()) -> dict[str, SubmissionResult]:
     """Grade each named submission on ``topics`` (default: every topic). Returns results by name.
 
+    ``protected`` adds folders no worker may read (a whole class's submissions, its results).
     ``max_examples`` lowers hypothesis' examples per check (the kit's own tests of isolation use it;
     real grading keeps the profile's default). With ``results_dir``, each submission's records are also written there as soon as it is graded
     (``extra[name]`` may add ``file_stem`` and ``fingerprint`` to that file).
@@ -125,7 +127,7 @@ def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *
             spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted, **(extra or {}).get(name, {})})
         out = workdir / "records.json"
         # Workers may read their own prepared folder only: not the originals, not each other's.
-        protected = [str(workdir)] + [str(Path(p).resolve()) for p in submissions.values()]
+        protected = [str(workdir)] + [str(Path(p).resolve()) for p in [*submissions.values(), *protected]]
         spec = {"submissions": spec_subs, "out": str(out), "limits": asdict(limits or Limits()),
                 "protected": protected, "results_dir": str(results_dir) if results_dir else None,
                 "max_examples": max_examples}
