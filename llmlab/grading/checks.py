@@ -127,6 +127,8 @@ def _same(a, b, atol, rtol) -> bool:
         return bool(torch.allclose(a.detach().double(), b.detach().double(), atol=atol, rtol=rtol, equal_nan=True))
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same(x, y, atol, rtol) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return False  # a tensor never "matches" a plain number
     if isinstance(a, float) or isinstance(b, float):
         try:
             return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=atol)
@@ -220,8 +222,8 @@ def expect_raises(call: Callable, exc_type: str | tuple, *, what: str, inputs: d
     try:
         result = call()
     except SubmissionError as err:
-        if err.kind != "raised":
-            raise
+        if err.kind != "raised" or (err.exc_type == "NotImplementedError" and ": task " in err.message):
+            raise  # a hang, a crash or an unfinished stub is reported as such
         if err.exc_type in names:
             return
         raise CheckFailed(f"{what} should raise {' or '.join(names)}, but raised {err.message}",
