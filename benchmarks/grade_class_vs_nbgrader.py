@@ -5,9 +5,10 @@ untouched release, the rest a solution with one of the kit's buggy variants past
 cell. Both tools grade the same notebooks with the same hidden checks (the notebooks' autograder
 cells call the kit's graders), side by side, on this machine:
 
-    python benchmarks/grade_class_vs_nbgrader.py --students 100 --workers 2
+    python benchmarks/grade_class_vs_nbgrader.py --students 100 --workers 2 [--notebook attention]...
 
-Prints wall time, per-student time and the ratio, and checks that both tools agree on who got full
+Notebooks run at their CI sizes (the `# ci:` parameters: small but real models), so nbgrader's time
+is mostly its own per-notebook cost, not training. Prints wall time, per-student time and the ratio, and checks that both tools agree on who got full
 marks and who got zero.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from llmlab import topics as topic_registry  # noqa: E402
 from llmlab.grading.variants import load_variants  # noqa: E402
+from llmlab.nbbuild import with_ci_sizes  # noqa: E402
 from llmlab.paths import NOTEBOOKS  # noqa: E402
 
 
@@ -46,15 +48,15 @@ def _variant_cells(name: str) -> list[tuple[str, str]]:
     return out
 
 
-def make_class(course: Path, n: int) -> dict[str, str]:
+def make_class(course: Path, n: int, names: list[str]) -> dict[str, str]:
     """nbgrader course with source + release + submitted/<student>/<assignment>/; returns kind per student."""
-    names = sorted(p.parent.name for p in (NOTEBOOKS / "source").glob("*/*.ipynb"))
     (course / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.course_id = 'bench'\n"
         "c.ExecutePreprocessor.timeout = 900\n")
     for name in names:
         (course / "source" / name).mkdir(parents=True)
-        shutil.copyfile(NOTEBOOKS / "source" / name / f"{name}.ipynb", course / "source" / name / f"{name}.ipynb")
+        nb = with_ci_sizes(json.loads((NOTEBOOKS / "source" / name / f"{name}.ipynb").read_text()))
+        (course / "source" / name / f"{name}.ipynb").write_text(json.dumps(nb))
         subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force"], cwd=course,
                        check=True, capture_output=True)
     kinds = {}
@@ -83,14 +85,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--notebook", action="append", help="only this notebook (repeatable); default: all")
     ap.add_argument("--skip-nbgrader", action="store_true")
     args = ap.parse_args()
+    names = args.notebook or sorted(p.parent.name for p in (NOTEBOOKS / "source").glob("*/*.ipynb"))
+    graded_topics = [t for name in names for t in topic_registry.topics_of_notebook(f"{name}.ipynb")]
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp) / "course"
-        kinds = make_class(course, args.students)
+        kinds = make_class(course, args.students, names)
+        print(f"{args.students} students x notebooks {names} (topics {graded_topics})")
         t0 = time.monotonic()
         subprocess.run([sys.executable, "-m", "llmlab.cli", "grade-class", str(course), "--out", str(course / "llmlab"),
-                        "--workers", str(args.workers), "--quiet"], check=True)
+                        "--workers", str(args.workers), "--quiet"] + [f"--topic={t}" for t in graded_topics],
+                       check=True)
         t_llmlab = time.monotonic() - t0
         with open(course / "llmlab" / "gradebook.csv") as f:
             ours = {r["student"]: (float(r["total"]), float(r["max_total"])) for r in csv.DictReader(f)}

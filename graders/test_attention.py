@@ -54,6 +54,8 @@ def _inputs(q, k, v, mask, **extra):
 def _call_sdpa(sub, q, k, v, mask, **kw):
     out = sub.call("scaled_dot_product_attention", q, k, v, mask, **kw)
     expect_tuple(out, 2, what="the return value (output, weights)", inputs=_inputs(q, k, v, mask))
+    for value, what in zip(out, ("output", "attention weights")):
+        expect_tensor(value, what=what, inputs=_inputs(q, k, v, mask))  # type first: nothing else is indexable
     return out
 
 
@@ -131,6 +133,8 @@ def test_sdpa_fully_masked_row_gives_zeros_not_nan(sub, seed, L, S):
     mask[0, 0] = False  # query 0 may attend to nothing
     out, weights = _call_sdpa(sub, q, k, v, mask)
     inputs = _inputs(q, k, v, mask)
+    expect_tensor(out, what="output", shape=(1, L, 2), dtype=torch.float32, inputs=inputs)
+    expect_tensor(weights, what="attention weights", shape=(1, L, S), dtype=torch.float32, inputs=inputs)
     diag = lambda i: (lambda m: m.scaled_dot_product_attention(q, k, v, mask)[i])  # noqa: E731
     expect_close(weights[..., 0, :], torch.zeros(1, S), what="weights of the fully masked query row",
                  atol=0, rtol=0, inputs=inputs, diagnose_with=lambda m: diag(1)(m)[..., 0, :])
@@ -162,14 +166,20 @@ def test_sdpa_float64_precision(sub, ref, case):
 
 
 @check(TASK_SDPA, points=1)
-def test_sdpa_does_not_modify_inputs(sub):
+def test_sdpa_does_not_modify_inputs(sub, ref):
     q, k, v = randn(1, 2, 3, 4), randn(2, 2, 5, 4), randn(3, 2, 5, 3)
     mask = bernoulli(4, (2, 3, 5), 0.5)
-    _, after, _ = sub.call_echo("scaled_dot_product_attention", q, k, v, mask)
+    inputs = _inputs(q, k, v, mask)
+    out, after, _ = sub.call_echo("scaled_dot_product_attention", q, k, v, mask)
+    # only a working function earns this point: returning junk also leaves the inputs alone
+    expect_tuple(out, 2, what="the return value (output, weights)", inputs=inputs)
     for name, before, now in zip(("q", "k", "v", "mask"), (q, k, v, mask), after):
         if not (isinstance(now, torch.Tensor) and now.shape == before.shape and torch.equal(now, before)):
             raise CheckFailed(f"scaled_dot_product_attention changed its input {name} in place",
                               diagnosis=[known_mistake("modifies_input_in_place")])
+    r_out, r_w = ref.scaled_dot_product_attention(q, k, v, mask)
+    expect_close(out[0], r_out, what="output", atol=ATOL, rtol=RTOL, inputs=inputs)
+    expect_close(out[1], r_w, what="attention weights", atol=ATOL, rtol=RTOL, inputs=inputs)
 
 
 @check(TASK_SDPA, points=1)

@@ -42,11 +42,18 @@ def find_students(root: Path) -> dict[str, Path]:
     return {d.name: d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
 
 
-def kit_fingerprint() -> str:
-    """Changes whenever the graders or the reference change: old results are then regraded."""
+def kit_fingerprint(topics: list[str]) -> str:
+    """Changes whenever what grades these topics changes (their graders and variants, the shared
+    strategies, any reference, the grading code): old results are then regraded. Adding or editing
+    another topic leaves them alone."""
+    files = [*sorted(SOLUTIONS.glob("*.py")), *sorted(GRADERS.glob("*.py")),
+             *sorted((KIT_ROOT / "llmlab" / "grading").glob("*.py"))]
+    files = [f for f in files if not (f.parent == GRADERS and f.name.startswith("test_")
+                                      and f.stem[len("test_"):] not in topics)]
+    files += [GRADERS / "variants" / f"{t}.py" for t in topics]
     h = hashlib.sha256(__version__.encode())
-    for folder in (GRADERS, SOLUTIONS):
-        for f in sorted(folder.rglob("*.py")):
+    for f in files:
+        if f.exists():
             h.update(f.relative_to(KIT_ROOT).as_posix().encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
@@ -96,7 +103,7 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
     students = find_students(Path(submissions_dir))
     out = Path(out_dir)
     (out / "students").mkdir(parents=True, exist_ok=True)
-    kit = kit_fingerprint()
+    kit = kit_fingerprint(topics)
     stems = {name: _safe_stem(name) for name in students}
     prints = {name: submission_fingerprint(path, kit, topics) for name, path in students.items()}
 

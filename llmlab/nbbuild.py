@@ -146,3 +146,26 @@ def build_all(names: list[str] | None = None) -> list[Path]:
             path.write_text(text)
             written.append(path)
     return written
+
+
+_CI_LINE = re.compile(r"^#\s*ci:\s*(\w+)\s*=\s*(.+)$")
+
+
+def ci_parameters(nb: dict) -> dict[str, str]:
+    """The ``# ci: NAME = value`` overrides written in a notebook's parameters cell."""
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            return {m.group(1): m.group(2).strip() for m in map(_CI_LINE.match, src.splitlines()) if m}
+    return {}
+
+
+def with_ci_sizes(nb: dict) -> dict:
+    """The notebook with its CI sizes appended to the parameters cell (what papermill would inject):
+    small but real runs for CI and benchmarks."""
+    overrides = ci_parameters(nb)
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []) and overrides:
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            cell["source"] = src + "\n# CI sizes\n" + "\n".join(f"{k} = {v}" for k, v in overrides.items())
+    return nb

@@ -18,7 +18,8 @@ from llmlab.classroom import find_students, grade_class, gradescope_bundle, rele
 from llmlab.grading.remote import Limits
 from llmlab.grading.runner import grade
 from llmlab.grading.variants import load_variants
-from llmlab.paths import EXERCISES, GRADERS, KIT_ROOT, SOLUTIONS
+from llmlab.nbbuild import FENCE
+from llmlab.paths import EXERCISES, GRADERS, KIT_ROOT, NOTEBOOKS, SOLUTIONS
 
 pytestmark = pytest.mark.xdist_group("classroom")
 
@@ -89,7 +90,7 @@ def test_a_student_cannot_read_another_students_files(classroom):
     sdpa = [c for c in dave["attention"]["checks"] if c["task"] == "attention.scaled_dot_product_attention"]
     assert sdpa and all(c["points"] == 0 for c in sdpa)
     assert any("other students' files" in c["feedback"] for c in sdpa)
-    assert dave["causal_mask"]["points"] == 0 and any("no answer: " in c["feedback"]
+    assert dave["causal_mask"]["points"] == 0 and any("no answer: " in c["feedback"].lower()
                                                       for c in dave["causal_mask"]["checks"])
 
 
@@ -165,7 +166,20 @@ def _secret_lines() -> set[str]:
             s = line.strip()
             if len(s) >= 30 and not s.startswith(("#", "import ", "from ", '"""')):
                 lines.add(s)
-    return lines
+    # signatures and docstrings are public (alternatives and variants repeat them), and so is what the
+    # course's spec publishes (e.g. the refusal keyword list, which a notebook hands out)
+    public_files = [*EXERCISES.glob("*.py"), *(KIT_ROOT.parent / "shared" / "spec").glob("*.md")]
+    public = "\n".join(f.read_text() for f in public_files)
+    # the notebooks' teaching cells (plain ``python`` blocks of their sources) are published on purpose
+    public += "\n".join(m.group("body") for f in (NOTEBOOKS / "src").glob("*.md")
+                        for m in FENCE.finditer(f.read_text()) if not m.group("info").strip())
+
+    def published(line: str) -> bool:
+        if line in public:
+            return True
+        # a line of string literals is public when each of them is (a list laid out on other lines)
+        return line[0] in "'\"" and all(p.strip() in public for p in line.split(",") if p.strip())
+    return {s for s in lines if not published(s)}
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ and zero to the second, and the solution run must execute top to bottom without 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -20,26 +19,6 @@ from llmlab import nbbuild
 from llmlab.paths import NOTEBOOKS
 
 SOURCES = sorted(p.stem for p in (NOTEBOOKS / "src").glob("*.md"))
-CI_LINE = re.compile(r"^#\s*ci:\s*(\w+)\s*=\s*(.+)$")
-
-
-def ci_parameters(nb: dict) -> dict[str, str]:
-    """The `# ci: NAME = value` overrides of a notebook's parameters cell."""
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            return {m.group(1): m.group(2).strip() for m in map(CI_LINE.match, src.splitlines()) if m}
-    return {}
-
-
-def small(nb: dict) -> dict:
-    """The notebook with its CI sizes applied at the end of the parameters cell (papermill style)."""
-    overrides = ci_parameters(nb)
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []) and overrides:
-            cell["source"] += "\n# CI sizes\n" + "\n".join(f"{k} = {v}" for k, v in overrides.items())
-    return nb
-
 
 @pytest.mark.parametrize("name", SOURCES)
 def test_notebook_is_built_from_its_source(name):
@@ -63,7 +42,7 @@ def test_notebook_runs_and_autogrades_with_nbgrader(name, tmp_path):
         f"c.CourseDirectory.root = {str(course)!r}\n"
         "c.CourseDirectory.course_id = 'llmlab'\n"
         "c.ExecutePreprocessor.timeout = 900\n")
-    nb = small(json.loads(nbbuild.output_path(name).read_text()))
+    nb = nbbuild.with_ci_sizes(json.loads(nbbuild.output_path(name).read_text()))
     (course / "source" / name / f"{name}.ipynb").write_text(json.dumps(nb))
     done = _nbgrader(course, "generate_assignment", name, "--force")
     release = course / "release" / name / f"{name}.ipynb"

@@ -27,14 +27,20 @@ class CheckFailed(AssertionError):
         self.problem = message
         self.inputs = inputs or {}
         # A callable diagnosis runs only when the feedback is written: hypothesis raises many failures
-        # while it shrinks, and only the last (minimal) one is ever shown.
+        # while it shrinks, and only the last (minimal) one is ever shown. It runs with the topic that
+        # was current when the check failed, so ``diagnosis=lambda: diagnose(...)`` just works.
         self._diagnosis = diagnosis
+        self._topic = current_topic.get()
         super().__init__(message)
 
     @property
     def diagnosis(self) -> list[str]:
         if callable(self._diagnosis):
-            self._diagnosis = self._diagnosis()
+            token = current_topic.set(self._topic)
+            try:
+                self._diagnosis = self._diagnosis()
+            finally:
+                current_topic.reset(token)
         return self._diagnosis or []
 
     def feedback(self) -> str:
@@ -108,6 +114,25 @@ def diagnose(compute: Callable, actual, *, atol: float = 1e-5, rtol: float = 1e-
         if _same(guess, actual, atol, rtol):
             found.append(variant.mistake)
     return found
+
+
+def later(compute: Callable) -> Callable:
+    """``compute`` wrapped to run later (e.g. when feedback is written) under the topic current now."""
+    topic = current_topic.get()
+
+    def run():
+        token = current_topic.set(topic)
+        try:
+            return compute()
+        finally:
+            current_topic.reset(token)
+    return run
+
+
+def require_implemented(sub, function: str, *args) -> None:
+    """Call ``function`` on valid arguments first: an unfinished function then fails as "Not implemented
+    yet" rather than as "raised the wrong exception" in a check of bad arguments."""
+    sub.call(function, *args)
 
 
 def known_mistake(name: str) -> str:
@@ -222,8 +247,9 @@ def expect_raises(call: Callable, exc_type: str | tuple, *, what: str, inputs: d
     try:
         result = call()
     except SubmissionError as err:
-        if err.kind != "raised" or (err.exc_type == "NotImplementedError" and ": task " in err.message):
-            raise  # a hang, a crash or an unfinished stub is reported as such
+        if (err.kind != "raised" or err.exc_type == "MissingDefinition"
+                or (err.exc_type == "NotImplementedError" and ": task " in err.message)):
+            raise  # a hang, a crash, a missing function or an unfinished stub is reported as such
         if err.exc_type in names:
             return
         raise CheckFailed(f"{what} should raise {' or '.join(names)}, but raised {err.message}",

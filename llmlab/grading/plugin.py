@@ -19,7 +19,7 @@ import pytest
 
 from ..paths import KIT_ROOT
 from .checks import CheckFailed, current_topic
-from .remote import Limits, LocalSubmission, Submission, SubmissionError
+from .remote import Limits, LocalSubmission, Submission, SubmissionError, Unfinished
 
 GRADING_PROFILE = "llmlab-grading"
 
@@ -157,6 +157,8 @@ def _find(exc):
     """The verdict-bearing exception inside ``exc`` (hypothesis may wrap it in a group)."""
     if isinstance(exc, (CheckFailed, SubmissionError, MissingTopic)):
         return exc
+    if isinstance(exc, Unfinished):
+        return exc.error
     for inner in getattr(exc, "exceptions", ()) or ():
         found = _find(inner)
         if found is not None:

@@ -45,6 +45,21 @@ class SubmissionError(Exception):
         self.traceback = traceback
 
 
+class Unfinished(BaseException):
+    """The answer cannot depend on the input: the function is an unfinished stub, is missing, or the
+    worker already hung or crashed in this check. A ``BaseException``, so hypothesis does not replay
+    and shrink such a failure dozens of times: the check ends at once, with ``error`` as its verdict."""
+
+    def __init__(self, error: SubmissionError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def _unfinished(err: SubmissionError) -> bool:
+    return err.kind == "raised" and (err.exc_type == "MissingDefinition" or (
+        err.exc_type == "NotImplementedError" and ": task " in err.message))
+
+
 _CONTEXT = None
 
 
@@ -167,8 +182,8 @@ class BaseSubmission:
 
     def _request(self, req: dict, generation: int | None = None):
         if self.poisoned is not None:
-            # After a hang or a crash, the rest of the check fails at once (hypothesis may retry).
-            raise self.poisoned
+            # After a hang or a crash, the rest of the check fails at once, without replays.
+            raise Unfinished(self.poisoned)
         req = self._unwrap(req)
         reply = self._exchange(req, generation)
         self.output = (reply.get("stdout", "") + reply.get("stderr", ""))[-4000:]
@@ -177,6 +192,8 @@ class BaseSubmission:
         err = SubmissionError("raised", f"{reply.get('type', 'Error')}: {reply.get('message', '')}",
                               reply.get("traceback", ""))
         err.exc_type = str(reply.get("type", ""))
+        if _unfinished(err):
+            raise Unfinished(err)
         raise err
 
     def _exchange(self, req: dict, generation: int | None) -> dict:

@@ -9,8 +9,9 @@ imported the worker locks itself down:
   reference solutions or the graders, and writing outside a scratch folder;
 * its own process group, so the grader can kill everything it left behind.
 
-A submission can still patch torch, builtins or this module inside the worker: that only changes
-what the worker *reports*, and the grader checks every reported value against its own reference.
+A submission can still patch torch or this module inside the worker: that only changes what the
+worker *reports*, and the grader checks every reported value against its own reference. Builtins
+it replaces are put back around every request, so the worker's own bookkeeping keeps working.
 """
 from __future__ import annotations
 
@@ -166,6 +167,7 @@ class Worker:
         self.objects: dict[int, object] = {}
         self.next_id = 1
         self.modules: dict[str, types.ModuleType] = {}
+        self.pristine = dict(builtins.__dict__)
 
     # -- object table ------------------------------------------------------------------------
     def _store(self, obj) -> Handle:
@@ -200,6 +202,7 @@ class Worker:
     def module(self, name: str):
         if name not in self.modules:
             self.modules[name] = importlib.import_module(f"{SUBMISSION_PACKAGE}.{name}")
+            _restore(builtins.__dict__, self.pristine)  # a patch made at import time ends here
         return self.modules[name]
 
     def handle(self, req: dict):
@@ -244,7 +247,9 @@ class Worker:
         raise ValueError(f"unknown op {op!r}")
 
     def serve(self, out: _BoundedBuffer, err: _BoundedBuffer):
+        pristine = self.pristine
         while True:
+            _restore(builtins.__dict__, pristine)
             try:
                 data = self.conn.recv_bytes()
             except (EOFError, OSError):
@@ -253,12 +258,14 @@ class Worker:
                 req = decode(data)
                 value = self.handle(req)
                 reply = {"ok": True, "value": value}
+            except KeyboardInterrupt:
+                raise
             except BaseException as exc:  # noqa: BLE001 - everything the submission raises is reported
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
+                _restore(builtins.__dict__, pristine)
                 reply = {"ok": False, "type": type(exc).__name__,
                          "message": str(exc)[:2000],
                          "traceback": _student_traceback(exc, self.directory)}
+            _restore(builtins.__dict__, pristine)
             reply["stdout"] = out.take()
             reply["stderr"] = err.take()
             try:
@@ -267,6 +274,13 @@ class Worker:
                 payload = encode({"ok": False, "type": "CodecError", "message": str(exc),
                                   "traceback": "", "stdout": "", "stderr": ""})
             self.conn.send_bytes(payload)
+
+
+def _restore(namespace: dict, pristine: dict) -> None:
+    """Undo a submission's replacement of builtins (``isinstance = lambda *a: True`` and the like)."""
+    for name, value in pristine.items():
+        if namespace.get(name) is not value:
+            namespace[name] = value
 
 
 def worker_main(conn, directory: str, protected: list[str], scratch: str, limits: dict) -> None:

@@ -1,0 +1,151 @@
+# Exercise stub generated from the reference by `llmlab stubs` -- fill in every body that raises
+# NotImplementedError; signatures and docstrings are the spec. Check yourself with `pytest exercises/`.
+"""A remote LLM as a classifier, through the OpenAI API (notes §5).
+
+Hosted models are reached over HTTP: a client sends a chat-completions request (the model's name, the
+messages, a few generation settings) and gets back the model's answer and the tokens it was billed
+for. Any server that speaks the same protocol -- OpenAI's, vLLM, llama.cpp, ``transformers serve``,
+the kit's own ``llmlab serve`` -- works with the same client code.
+
+The network makes three new problems that a local model never had:
+
+* the answer is free text, so it must be **read**: ``parse_label`` turns "The sentiment is
+  positive." or "not negative at all" into a label, and refuses to guess when the text is unclear;
+* requests **fail**: a server that is busy answers 429 (too many requests) or 503 (overloaded),
+  often with a ``Retry-After`` header saying how long to wait; a crashed worker answers 500; a
+  request can time out or come back cut in half. Those are worth retrying, after a wait that grows
+  exponentially (so a struggling server gets room to recover) with a random jitter (so a thousand
+  clients that failed together do not come back together). A 400 (bad request) or 401 (bad key)
+  will fail the same way every time: retrying it only wastes the quota;
+* one request at a time leaves the server idle while an answer travels; **concurrent** requests
+  keep it busy, but only up to the limit the server (and the bill) can take.
+
+``classify_remote`` does all of that for a batch of reviews and never loses one: each review gets a
+label or a written reason why it has none.
+"""
+from __future__ import annotations
+
+import random
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import openai
+
+SYSTEM_PROMPT = "You are a sentiment classifier. Reply with exactly one word: positive or negative."
+MAX_TOKENS = 12  # room for "The sentiment of this review is positive." but not for an essay
+BASE_DELAY = 0.1  # seconds: the backoff before the first retry
+MAX_DELAY = 8.0  # seconds: no backoff wait is longer than this (Retry-After may be)
+NEGATORS = ("not", "no", "never", "neither", "nor", "cannot", "non")
+
+
+@dataclass
+class Result:
+    """The outcome for one review.
+
+    ``label``: 1 (positive), 0 (negative), or None (no answer, or an answer that names no single label);
+    ``error``: None when the review got an answer, else a short description of the last failure;
+    ``attempts``: how many requests were sent for this review (1 + retries);
+    ``prompt_tokens``, ``completion_tokens``: the usage reported with the answer (0 without one).
+    """
+
+    label: int | None
+    error: str | None
+    attempts: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def make_request(model, review):
+    """The keyword arguments of ``client.chat.completions.create`` for one review.
+
+    A system message with the instruction, then the review, whole and unchanged, in a user message;
+    greedy decoding (``temperature=0``) and at most ``MAX_TOKENS`` answer tokens.
+    """
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                     {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+    }
+
+
+def parse_label(text):
+    """The label a free-text answer names: 1 (positive), 0 (negative) or None.
+
+    The rule:
+
+    1. Case does not matter, and the typographic apostrophe ``’`` reads as ``'``.
+    2. A *word* is a maximal run of letters a-z, where single apostrophes between letters stay inside
+       the word (``isn't`` is one word). Everything else separates words: spaces, digits, punctuation,
+       markdown (``**positive**`` holds the word ``positive``).
+    3. A *mention* is a word that is exactly ``positive`` or ``negative`` (``positively``,
+       ``nonnegative`` and ``negatives`` are not mentions).
+    4. The text splits into *clauses* at each of ``. , ; : ! ?``, at line breaks, and at the word
+       ``but``. A mention is *negated* when one of the (up to) three words just before it in its clause
+       is a negator: ``not``, ``no``, ``never``, ``neither``, ``nor``, ``cannot``, ``non`` (the tuple
+       ``NEGATORS``), or a word ending in ``n't``. A negated mention names the opposite label ("not
+       negative" names positive); several negators still flip it once.
+    5. The answer is the label that every mention names; None when there is no mention, or when the
+       mentions name both labels.
+
+    Examples: ``"Positive."``, ``"**POSITIVE**"``, ``"The sentiment is positive, not negative."``,
+    ``"not negative at all"``, ``"Not sure, but positive"`` -> 1; ``"the sentiment is NEGATIVE"``,
+    ``"It isn’t positive."``, ``"It is not a positive review"`` -> 0; ``"positive or negative"``,
+    ``"neither positive nor negative"``, ``"I cannot tell"``, ``"positively awful"``, ``""`` -> None.
+
+    Raises:
+        TypeError: if ``text`` is not a str.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("task imdb_remote_llm.parse_label: not implemented yet")
+
+
+def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
+    """Label every review with a chat model behind an OpenAI-compatible endpoint.
+
+    Args:
+        client: an ``openai.OpenAI`` client (its ``base_url``, key and ``timeout`` say where and how long).
+        model: the model name sent with every request.
+        reviews: a list (or tuple) of review texts (str).
+        concurrency: the most requests in flight at any moment (an int >= 1).
+        max_retries: the most retries per review after its first attempt (an int >= 0), so a review is
+            sent at most ``max_retries + 1`` times.
+
+    Returns:
+        ``list[Result]``: one per review, in the order of ``reviews``, whatever order the answers came in.
+
+    Requests: one attempt is one call
+    ``client.with_options(max_retries=0).chat.completions.create(**make_request(model, review))``. The
+    SDK retries on its own by default (twice, with its own waits); switching that off makes one attempt
+    exactly one HTTP request, so that ``attempts`` counts requests and the waits are yours. Requests
+    for different reviews run concurrently, up to ``concurrency`` at a time (as long as no request fails,
+    ``min(concurrency, len(reviews))`` are in flight together at the start); a review is never sent
+    again once it has its answer.
+
+    The outcome of one attempt:
+
+    * an **answer** (HTTP 200 with a readable completion) ends the review: ``label`` is
+      ``parse_label`` of ``choices[0].message.content`` (``None`` content reads as ``""``), ``error`` is
+      None, and the tokens come from the answer's ``usage`` (0 when it has none);
+    * a **retryable failure**: HTTP 429, HTTP 5xx, a timeout (``openai.APITimeoutError``), a failed
+      connection (``openai.APIConnectionError``), or an HTTP 200 whose body is not a readable completion
+      (not JSON, or no ``choices``);
+    * a **final failure**: any other HTTP error (400, 401, 403, 404, 422...): never retried.
+
+    Before retry ``n`` (n = 1, 2, ...) the review waits ``min(MAX_DELAY, BASE_DELAY * 2**(n-1))``
+    times a random factor drawn uniformly from [0.5, 1] (the jitter). When the failed answer carries a
+    ``Retry-After`` header holding a number of seconds (``"2"``, ``"0.5"``), the wait is the larger of
+    that number and the jittered backoff (a value that is not a number, such as an HTTP date, is
+    ignored). A review whose last allowed attempt fails, or that meets a final failure, gets
+    ``Result(label=None, error=<a non-empty description, e.g. "HTTP 429 after 6 attempts">,
+    attempts=<requests sent>)``; nothing is raised for it, and the other reviews go on.
+
+    Raises:
+        TypeError: if ``reviews`` is not a list or tuple of str.
+        ValueError: if ``concurrency < 1`` or ``max_retries < 0``.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("task imdb_remote_llm.classify_remote: not implemented yet")

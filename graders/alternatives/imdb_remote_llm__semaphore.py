@@ -1,0 +1,140 @@
+"""Alternative correct ``imdb_remote_llm``: a thread per review, a semaphore around each request (sleeping
+reviews hold no slot), results written into their slot; ``parse_label`` by a hand-written scanner."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import openai
+
+SYSTEM_PROMPT = "You are a sentiment classifier. Reply with exactly one word: positive or negative."
+MAX_TOKENS = 12
+BASE_DELAY = 0.1
+MAX_DELAY = 8.0
+NEGATORS = ("not", "no", "never", "neither", "nor", "cannot", "non")
+
+
+@dataclass
+class Result:
+    label: int | None
+    error: str | None
+    attempts: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def make_request(model, review):
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                     {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+    }
+
+
+def _tokens(text):
+    """Words and clause breaks, scanning characters: ('w', word) / ('|', None)."""
+    out, word = [], ""
+    s = text.lower().replace("\u2019", "'")
+    for i, ch in enumerate(s):
+        if "a" <= ch <= "z":
+            word += ch
+            continue
+        if ch == "'" and word and i + 1 < len(s) and "a" <= s[i + 1] <= "z":
+            word += ch
+            continue
+        if word:
+            out.append(("|", None) if word == "but" else ("w", word))
+            word = ""
+        if ch in ".,;:!?\n\r":
+            out.append(("|", None))
+    if word:
+        out.append(("|", None) if word == "but" else ("w", word))
+    return out
+
+
+def parse_label(text):
+    if not isinstance(text, str):
+        raise TypeError("parse_label expects a str")
+    seen = []  # words of the current clause
+    labels = set()
+    for kind, word in _tokens(text):
+        if kind == "|":
+            seen = []
+            continue
+        if word == "positive" or word == "negative":
+            value = int(word == "positive")
+            window = seen[-3:]
+            if any(w in NEGATORS or w.endswith("n't") for w in window):
+                value = 1 - value
+            labels.add(value)
+        seen.append(word)
+    if len(labels) != 1:
+        return None
+    return labels.pop()
+
+
+def _seconds(header):
+    if header is None:
+        return None
+    try:
+        value = float(header)
+    except ValueError:
+        return None
+    if value != value or value in (float("inf"),) or value < 0:
+        return None
+    return value
+
+
+def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
+    if not isinstance(reviews, (list, tuple)):
+        raise TypeError("reviews must be a list of str")
+    for r in reviews:
+        if not isinstance(r, str):
+            raise TypeError("reviews must be a list of str")
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError("max_retries must be >= 0")
+    api = client.with_options(max_retries=0)
+    slots = threading.BoundedSemaphore(concurrency)
+    results = [None] * len(reviews)
+
+    def work(i):
+        last = "no attempt"
+        for attempt in range(1, max_retries + 2):
+            hint = None
+            with slots:
+                try:
+                    reply = api.chat.completions.create(**make_request(model, reviews[i]))
+                    text = reply.choices[0].message.content
+                    usage = reply.usage
+                except openai.RateLimitError as exc:
+                    last, hint = "rate limited (429)", _seconds(exc.response.headers.get("Retry-After"))
+                except openai.APIStatusError as exc:
+                    if exc.status_code < 500:
+                        results[i] = Result(None, f"client error {exc.status_code}", attempt)
+                        return
+                    last, hint = f"server error {exc.status_code}", _seconds(exc.response.headers.get("Retry-After"))
+                except openai.APIError as exc:  # timeouts, connection errors, unreadable bodies
+                    last = type(exc).__name__
+                except (ValueError, LookupError, AttributeError, TypeError) as exc:
+                    last = f"unreadable answer: {type(exc).__name__}"
+                else:
+                    results[i] = Result(parse_label(text if text is not None else ""), None, attempt,
+                                        usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+                    return
+            if attempt <= max_retries:
+                pause = min(MAX_DELAY, BASE_DELAY * (2 ** (attempt - 1))) * (0.5 + 0.5 * random.random())
+                time.sleep(pause if hint is None else max(pause, hint))
+        results[i] = Result(None, f"gave up: {last} ({max_retries + 1} attempts)", max_retries + 1)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(reviews))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

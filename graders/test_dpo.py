@@ -1,0 +1,768 @@
+"""Hidden graders for ``dpo`` (API.md §6): sequence log-probs, DPO / cDPO / hinge / IPO, the reward-model
+loss, preference accuracy and PPO's clipped surrogate.
+
+Expected values come from the reference (which the kit's own tests pin to SEMANTICS.md §4.2-4.4 and
+to TRL 1.16's ``DPOTrainer``), from a transformers model's own loss, or from closed-form gradients.
+Tolerances: float32 ``atol=1e-5, rtol=1e-4`` (``atol=1e-4`` where a real model's loss is
+re-summed); float64 ``atol=1e-10, rtol=1e-9``. Inputs are drawn by hypothesis from sizes and seeds,
+so a failure shrinks to a small batch.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from graders.strategies import bernoulli, float_dtypes, randn, seeds
+from llmlab.grading.checks import (CheckFailed, check, current_topic, describe, diagnose, expect_close, expect_raises,
+                                  expect_tensor, expect_tuple, known_mistake)
+from llmlab.grading.remote import SubmissionError
+
+TASK_SEQ = "dpo.sequence_logprobs"
+TASK_DPO = "dpo.dpo_loss"
+TASK_RM = "dpo.reward_model_loss"
+TASK_ACC = "dpo.preference_accuracy"
+TASK_PPO = "dpo.ppo_clip_loss"
+ATOL, RTOL = 1e-5, 1e-4
+ATOL64, RTOL64 = 1e-10, 1e-9
+# Examples per hypothesis check (the profile's default is 25). Every example is a round trip to the
+# worker, and the topic is graded for ~40 submissions in CI, so checks whose inputs differ only in
+# values (shapes, dtypes, gradients, detaching) use FEW, and the main comparisons with the reference use
+# SOME. tests/test_graders.py shows that every buggy variant is still caught with these numbers.
+FEW, SOME = 5, 10
+
+
+def _tol(dtype):
+    return (ATOL64, RTOL64) if dtype == torch.float64 else (ATOL, RTOL)
+
+
+def _rg(t: torch.Tensor) -> torch.Tensor:
+    """A leaf copy that requires grad (sent to the worker with the flag set)."""
+    return t.detach().clone().requires_grad_(True)
+
+
+def _diagnosis(compute, actual):
+    """The variants whose output matches ``actual``, computed only if this failure is the one shown."""
+    topic = current_topic.get()
+
+    def later():
+        token = current_topic.set(topic)
+        try:
+            return diagnose(compute, actual)
+        finally:
+            current_topic.reset(token)
+
+    return later
+
+
+def _no_grad_reached(grad) -> bool:
+    return grad is None or (isinstance(grad, torch.Tensor) and not grad.abs().gt(0).any())
+
+
+def _call_grad(sub, fn, *args, what, grad_of=None, inputs=None, mistake_if_detached=None, **kwargs):
+    """``sub.call_grad``; a result that is not connected to the graph becomes a verdict, not a crash."""
+    try:
+        return sub.call_grad(fn, *args, grad_of=grad_of, **kwargs)
+    except SubmissionError as err:
+        if err.kind == "raised" and ("does not require grad" in err.message or "does not have a grad_fn" in err.message):
+            raise CheckFailed(f"{what} is not connected to the autograd graph: backpropagating from it fails",
+                              inputs=inputs,
+                              diagnosis=[known_mistake(mistake_if_detached)] if mistake_if_detached else []) from None
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# sequence_logprobs
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def seq_cases(draw, dtype=None, ignore_index=-100):
+    """logits (B, T, V) and labels (B, T) with a random pattern of ignored positions."""
+    B, T, V = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(2, 7))
+    seed = draw(seeds)
+    dtype = dtype or draw(float_dtypes)
+    scale = draw(st.sampled_from([0.5, 2.0, 8.0]))
+    logits = randn(seed, B, T, V, dtype=dtype) * scale
+    g = torch.Generator().manual_seed(seed + 1)
+    labels = torch.randint(0, V, (B, T), generator=g)
+    labels[bernoulli(seed + 2, (B, T), draw(st.sampled_from([0.0, 0.3, 0.7])))] = ignore_index
+    return logits, labels
+
+
+def _seq(sub, logits, labels, **kw):
+    out = sub.call("sequence_logprobs", logits, labels, **kw)
+    expect_tensor(out, what="sequence_logprobs(logits, labels)", shape=(logits.shape[0],), dtype=logits.dtype,
+                  inputs=dict(logits=logits, labels=labels, **kw),
+                  diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone(), **kw))
+    return out
+
+
+@check(TASK_SEQ, points=1)
+@settings(max_examples=FEW)
+@given(case=seq_cases())
+def test_sequence_logprobs_shape_and_dtype(sub, case):
+    _seq(sub, *case)
+
+
+@check(TASK_SEQ, points=2)
+@settings(max_examples=SOME)
+@given(case=seq_cases())
+def test_sequence_logprobs_matches_reference(sub, ref, case):
+    logits, labels = case
+    out = _seq(sub, logits, labels)
+    atol, rtol = _tol(logits.dtype)
+    expect_close(out, ref.sequence_logprobs(logits, labels), what="sequence log-probs", atol=atol, rtol=rtol,
+                 inputs=dict(logits=logits, labels=labels),
+                 diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone()))
+
+
+@functools.lru_cache(maxsize=8)
+def _tiny_llama(seed: int, vocab: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    return LlamaForCausalLM(config).eval()
+
+
+@functools.lru_cache(maxsize=64)
+def _llama_case(seed: int, vocab: int, labels: tuple, ids: tuple):
+    """The model's logits, and minus its own loss times the token count per row (cached: every submission
+    is graded on the same derandomised examples)."""
+    model = _tiny_llama(seed, vocab)
+    ids, labels = torch.tensor(ids), torch.tensor(labels)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+        expected = torch.zeros(ids.shape[0])
+        for b in range(ids.shape[0]):
+            count = int((labels[b, 1:] != -100).sum())
+            if count:
+                expected[b] = -model(input_ids=ids[b:b + 1], labels=labels[b:b + 1]).loss * count
+    return logits, expected
+
+
+@check(TASK_SEQ, points=2)
+@settings(max_examples=FEW)
+@given(seed=st.integers(0, 3), B=st.integers(1, 3), T=st.integers(2, 8), data=st.data())
+def test_sequence_logprobs_matches_a_transformers_model_loss(sub, seed, B, T, data):
+    """On a tiny random Llama, minus the model's own mean loss times the token count, row by row."""
+    vocab = 13
+    ids = torch.randint(0, vocab, (B, T), generator=torch.Generator().manual_seed(seed * 100 + B * 10 + T))
+    labels = ids.clone()
+    for b in range(B):  # a prompt, then the completion, then right padding
+        prompt = data.draw(st.integers(0, T - 1), label=f"prompt length of row {b}")
+        pad = data.draw(st.integers(0, T - 1 - prompt), label=f"padding of row {b}")
+        labels[b, :prompt] = -100
+        labels[b, T - pad:] = -100
+    logits, expected = _llama_case(seed, vocab, tuple(map(tuple, labels.tolist())), tuple(map(tuple, ids.tolist())))
+    logits, expected = logits.clone(), expected.clone()  # the cached tensors stay untouched
+    out = _seq(sub, logits, labels)
+    expect_close(out, expected, what="sequence log-probs (compared with -loss x token count of a transformers "
+                 "LlamaForCausalLM)", atol=1e-4, rtol=1e-5, inputs=dict(input_ids=ids, labels=labels),
+                 diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone()))
+
+
+@check(TASK_SEQ, points=1)
+@settings(max_examples=FEW)
+@given(case=seq_cases(dtype=torch.float32, ignore_index=-1))
+def test_sequence_logprobs_honours_ignore_index(sub, ref, case):
+    logits, labels = case
+    out = _seq(sub, logits, labels, ignore_index=-1)
+    expect_close(out, ref.sequence_logprobs(logits, labels, ignore_index=-1), what="sequence log-probs with "
+                 "ignore_index=-1", atol=ATOL, rtol=RTOL, inputs=dict(logits=logits, labels=labels, ignore_index=-1),
+                 diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone(), ignore_index=-1))
+
+
+@check(TASK_SEQ, points=1)
+@settings(max_examples=FEW)
+@given(case=seq_cases())
+def test_sequence_logprobs_gradient_reaches_the_logits(sub, ref, case):
+    logits, labels = case
+    if labels.shape[1] < 2:  # nothing to predict: the gradient is zero, and a constant result is fine
+        return
+    labels = labels.clone()
+    labels[0, -1] = 0  # at least one counted token, so the gradient is not zero
+    inputs = dict(logits=logits, labels=labels)
+    out, grads = _call_grad(sub, "sequence_logprobs", _rg(logits), labels, what="the result of sequence_logprobs",
+                            inputs=inputs, mistake_if_detached="seq_breaks_graph")
+    if not grads or grads[0] is None:
+        raise CheckFailed("no gradient reaches the logits: DPO could not train a model through your "
+                          "sequence_logprobs", inputs=inputs, diagnosis=[known_mistake("seq_breaks_graph")])
+    leaf = _rg(logits)
+    ref.sequence_logprobs(leaf, labels).sum().backward()
+    atol, rtol = _tol(logits.dtype)
+    expect_close(grads[0], leaf.grad, what="the gradient of sum(sequence_logprobs) with respect to the logits",
+                 atol=atol, rtol=rtol, inputs=inputs)
+
+
+@check(TASK_SEQ, points=1)
+@settings(max_examples=FEW)
+@given(seed=seeds, B=st.integers(1, 3), T=st.integers(2, 5))
+def test_sequence_logprobs_stays_finite_for_confident_models(sub, ref, seed, B, T):
+    """Logits spread over hundreds: unlikely tokens have tiny probabilities, but finite log-probs."""
+    V = 5
+    logits = randn(seed, B, T, V) * 300.0
+    labels = logits.argmin(-1)  # the least likely token everywhere
+    out = _seq(sub, logits, labels)
+    inputs = dict(logits=logits, labels=labels)
+    diag = lambda m: m.sequence_logprobs(logits.clone(), labels.clone())  # noqa: E731
+    if not torch.isfinite(out).all():
+        raise CheckFailed(f"sequence_logprobs is not finite ({describe(out)}) when the labels are very unlikely "
+                          "tokens", inputs=inputs, diagnosis=_diagnosis(diag, out))
+    expect_close(out, ref.sequence_logprobs(logits, labels), what="sequence log-probs of very unlikely tokens",
+                 atol=1e-3, rtol=1e-5, inputs=inputs, diagnose_with=diag)
+
+
+@check(TASK_SEQ, points=1)
+def test_sequence_logprobs_edge_cases(sub, ref):
+    logits = randn(3, 2, 1, 4)
+    out = _seq(sub, logits, torch.tensor([[1], [2]]))
+    expect_close(out, torch.zeros(2), what="sequence_logprobs of length-1 sequences (nothing to predict)", atol=0,
+                 rtol=0, inputs=dict(logits=logits, labels=torch.tensor([[1], [2]])))
+    logits = randn(4, 2, 4, 3)
+    labels = torch.tensor([[0, -100, -100, -100], [2, 1, -100, 0]])
+    out = _seq(sub, logits, labels)
+    expect_close(out, ref.sequence_logprobs(logits, labels), what="sequence_logprobs with a fully ignored row",
+                 atol=ATOL, rtol=RTOL, inputs=dict(logits=logits, labels=labels),
+                 diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone()))
+
+
+@check(TASK_SEQ, points=1)
+def test_sequence_logprobs_does_not_modify_inputs(sub, ref):
+    logits = randn(5, 2, 4, 3)
+    labels = torch.tensor([[-100, -100, 1, 2], [-100, 0, 2, -100]])
+    inputs = dict(logits=logits, labels=labels)
+    out, after, _ = sub.call_echo("sequence_logprobs", logits, labels)
+    # only a working function earns this point: returning junk also leaves the inputs alone
+    expect_tensor(out, what="sequence_logprobs(logits, labels)", shape=(2,), dtype=logits.dtype, inputs=inputs)
+    for name, before, now in zip(("logits", "labels"), (logits, labels), after):
+        if not (isinstance(now, torch.Tensor) and now.shape == before.shape and torch.equal(now, before)):
+            raise CheckFailed(f"sequence_logprobs changed its input {name} in place", inputs=inputs,
+                              diagnosis=[known_mistake("seq_modifies_labels_in_place")])
+    expect_close(out, ref.sequence_logprobs(logits, labels), what="sequence log-probs", atol=ATOL, rtol=RTOL,
+                 inputs=inputs, diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone()))
+
+
+@check(TASK_SEQ, points=1)
+def test_sequence_logprobs_rejects_bad_arguments(sub):
+    logits, labels = randn(6, 2, 3, 4), torch.zeros(2, 3, dtype=torch.long)
+    _seq(sub, logits, labels)  # valid arguments work
+    expect_raises(lambda: sub.call("sequence_logprobs", logits[0], labels), "ValueError",
+                  what="sequence_logprobs with 2-D logits (3, 4)")
+    expect_raises(lambda: sub.call("sequence_logprobs", logits, labels[:, :2]), "ValueError",
+                  what="logits (2, 3, 4) with labels (2, 2)")
+    expect_raises(lambda: sub.call("sequence_logprobs", logits, labels[0]), "ValueError",
+                  what="logits (2, 3, 4) with 1-D labels (3,)")
+    expect_raises(lambda: sub.call("sequence_logprobs", logits, torch.tensor([[0, 4, 0], [0, 0, 0]])), "ValueError",
+                  what="a label equal to the vocabulary size V=4")
+
+
+# ---------------------------------------------------------------------------------------------
+# dpo_loss
+# ---------------------------------------------------------------------------------------------
+# SEMANTICS.md §4.2: policy (chosen, rejected) = (-10, -12), (-5, -4); reference = (-11, -11), (-6, -4.5)
+VECTOR = (torch.tensor([-10.0, -5.0]), torch.tensor([-12.0, -4.0]), torch.tensor([-11.0, -6.0]),
+          torch.tensor([-11.0, -4.5]))
+
+
+@st.composite
+def logp_cases(draw, dtype=None):
+    """Four (B,) tensors of sequence log-probs (negative, of a realistic size)."""
+    B = draw(st.integers(1, 5))
+    seed = draw(seeds)
+    dtype = dtype or draw(float_dtypes)
+    scale = draw(st.sampled_from([0.5, 5.0, 40.0]))
+    base = -randn(seed, B, dtype=dtype).abs() * scale - 1.0
+    # the policy and the reference differ by a few nats per sequence
+    pc = base + randn(seed + 1, B, dtype=dtype)
+    pr = -randn(seed + 2, B, dtype=dtype).abs() * scale - 1.0
+    rc = base + randn(seed + 3, B, dtype=dtype) * 0.5
+    rr = pr + randn(seed + 4, B, dtype=dtype)
+    return pc, pr, rc, rr
+
+
+dpo_options = st.one_of(
+    st.fixed_dictionaries({"loss_type": st.just("sigmoid"), "beta": st.floats(0.01, 2.0),
+                           "label_smoothing": st.sampled_from([0.0, 0.0, 0.1, 0.3, 0.49])}),
+    st.fixed_dictionaries({"loss_type": st.sampled_from(["hinge", "ipo"]), "beta": st.floats(0.01, 2.0)}),
+)
+
+
+def _logp_inputs(case, **kw):
+    return dict(zip(("policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps", "ref_rejected_logps"),
+                    case), **kw)
+
+
+def _dpo(sub, case, **kw):
+    B = case[0].shape
+    out = sub.call("dpo_loss", *case, **kw)
+    inputs = _logp_inputs(case, **kw)
+    expect_tuple(out, 3, what="the return value (losses, chosen_rewards, rejected_rewards)", inputs=inputs)
+    for i, name in enumerate(("losses", "chosen_rewards", "rejected_rewards")):
+        expect_tensor(out[i], what=name, shape=tuple(B), dtype=case[0].dtype, inputs=inputs,
+                      diagnose_with=lambda m, i=i: m.dpo_loss(*case, **kw)[i])
+    return out
+
+
+def _expect_dpo(sub, ref, case, what, **kw):
+    out = _dpo(sub, case, **kw)
+    expected = ref.dpo_loss(*case, **kw)
+    atol, rtol = _tol(case[0].dtype)
+    inputs = _logp_inputs(case, **kw)
+    for i, name in enumerate(("losses", "chosen_rewards", "rejected_rewards")):
+        expect_close(out[i], expected[i], what=f"{name} ({what})", atol=atol, rtol=rtol, inputs=inputs,
+                     diagnose_with=lambda m, i=i: m.dpo_loss(*case, **kw)[i])
+
+
+@check(TASK_DPO, points=1)
+@settings(max_examples=FEW)
+@given(case=logp_cases(), kw=dpo_options)
+def test_dpo_loss_returns_three_tensors_of_shape_B(sub, case, kw):
+    _dpo(sub, case, **kw)
+
+
+@check(TASK_DPO, points=2)
+def test_dpo_loss_sigmoid_test_vector(sub, ref):
+    _expect_dpo(sub, ref, VECTOR, "sigmoid loss with the default beta=0.1, SEMANTICS.md §4.2's vector")
+
+
+@check(TASK_DPO, points=1)
+def test_dpo_loss_cdpo_hinge_and_ipo_test_vectors(sub, ref):
+    _expect_dpo(sub, ref, VECTOR, "conservative DPO, label_smoothing=0.1", label_smoothing=0.1)
+    _expect_dpo(sub, ref, VECTOR, "hinge loss, beta=0.1", loss_type="hinge")
+    _expect_dpo(sub, ref, VECTOR, "IPO loss, beta=0.1", loss_type="ipo")
+
+
+@check(TASK_DPO, points=2)
+@settings(max_examples=SOME)
+@given(case=logp_cases(), kw=dpo_options)
+def test_dpo_loss_matches_reference_on_random_batches(sub, ref, case, kw):
+    _expect_dpo(sub, ref, case, f"{kw['loss_type']} loss", **kw)
+
+
+@check(TASK_DPO, points=1)
+@settings(max_examples=FEW)
+@given(case=logp_cases(), eps=st.floats(0.01, 0.49), beta=st.floats(0.05, 1.0))
+def test_dpo_loss_conservative_label_smoothing(sub, ref, case, eps, beta):
+    _expect_dpo(sub, ref, case, f"conservative DPO with label_smoothing={eps:.3g}", beta=beta, label_smoothing=eps)
+
+
+@check(TASK_DPO, points=1)
+@settings(max_examples=FEW)
+@given(case=logp_cases(dtype=torch.float32), beta=st.floats(0.05, 1.0))
+def test_dpo_rewards_are_implicit_log_ratio_rewards_and_detached(sub, case, beta):
+    pc, pr, rc, rr = case
+    inputs = _logp_inputs(case, beta=beta)
+    out = _dpo(sub, (_rg(pc), _rg(pr), _rg(rc), _rg(rr)), beta=beta)
+    for i, name, want in ((1, "chosen_rewards", beta * (pc - rc)), (2, "rejected_rewards", beta * (pr - rr))):
+        expect_close(out[i], want, what=f"{name} (beta * (policy - reference) log-probs)", atol=ATOL, rtol=RTOL,
+                     inputs=inputs, diagnose_with=lambda m, i=i: m.dpo_loss(*case, beta=beta)[i])
+        if out[i].requires_grad:
+            raise CheckFailed(f"{name} requires grad when the log-probs do", inputs=inputs,
+                              diagnosis=[known_mistake("dpo_rewards_not_detached")])
+    if not out[0].requires_grad:
+        raise CheckFailed("the losses do not require grad when the policy log-probs do: nothing could be trained",
+                          inputs=inputs)
+
+
+@check(TASK_DPO, points=2)
+@settings(max_examples=FEW)
+@given(case=logp_cases(), beta=st.floats(0.01, 2.0))
+def test_dpo_sigmoid_gradient_matches_the_analytic_form(sub, case, beta):
+    """d loss_i / d policy_chosen_i = -beta * sigmoid(-beta * delta_i) = -d loss_i / d policy_rejected_i."""
+    pc, pr, rc, rr = case
+    inputs = _logp_inputs(case, beta=beta)
+    out, grads = _call_grad(sub, "dpo_loss", _rg(pc), _rg(pr), rc, rr, beta=beta, grad_of=0, inputs=inputs,
+                            what="the losses of dpo_loss")
+    delta = (pc - rc) - (pr - rr)
+    want = -beta * torch.sigmoid(-beta * delta)
+    atol, rtol = _tol(pc.dtype)
+
+    def local_grad(m, which):
+        with torch.enable_grad():
+            leaves = [_rg(pc), _rg(pr)]
+            m.dpo_loss(leaves[0], leaves[1], rc.clone(), rr.clone(), beta=beta)[0].sum().backward()
+            return leaves[which].grad
+
+    for which, name, expected in ((0, "policy_chosen_logps", want), (1, "policy_rejected_logps", -want)):
+        if grads[which] is None:
+            raise CheckFailed(f"no gradient reaches {name}", inputs=inputs)
+        expect_close(grads[which], expected, what=f"d loss / d {name} (should be "
+                     f"{'-' if which == 0 else '+'}beta * sigmoid(-beta * delta))", atol=atol, rtol=rtol,
+                     inputs=inputs, diagnose_with=lambda m, which=which: local_grad(m, which))
+
+
+@check(TASK_DPO, points=1)
+@settings(max_examples=FEW)
+@given(case=logp_cases(dtype=torch.float32), kw=dpo_options)
+def test_dpo_no_gradient_reaches_the_reference(sub, ref, case, kw):
+    inputs = _logp_inputs(case, **kw)
+    out, grads = _call_grad(sub, "dpo_loss", *(_rg(t) for t in case), grad_of=0, inputs=inputs,
+                            what="the losses of dpo_loss", **kw)
+    # only a working loss earns this point: a constant also sends no gradient to the reference
+    expect_tuple(out, 3, what="the return value (losses, chosen_rewards, rejected_rewards)", inputs=inputs)
+    expect_tensor(out[0], what="losses", shape=tuple(case[0].shape), dtype=case[0].dtype, inputs=inputs,
+                  diagnose_with=lambda m: m.dpo_loss(*case, **kw)[0])
+    expect_close(out[0].detach(), ref.dpo_loss(*case, **kw)[0], what=f"losses ({kw['loss_type']} loss)", atol=ATOL,
+                 rtol=RTOL, inputs=inputs, diagnose_with=lambda m: m.dpo_loss(*case, **kw)[0])
+    for name, grad in zip(("ref_chosen_logps", "ref_rejected_logps"), grads[2:]):
+        if not _no_grad_reached(grad):
+            raise CheckFailed(f"a gradient reaches {name} (the reference model is frozen)", inputs=inputs,
+                              diagnosis=[known_mistake("dpo_reference_not_detached")])
+
+
+@check(TASK_DPO, points=2)
+@settings(max_examples=8)
+@given(z=st.sampled_from([-1e4, -3e3, -100.0, 100.0, 3e3, 1e4]), beta=st.sampled_from([0.1, 0.5, 1.0]),
+       loss_type=st.sampled_from(["sigmoid", "sigmoid_smoothed", "hinge", "ipo"]))
+def test_dpo_loss_is_stable_for_huge_margins(sub, ref, z, beta, loss_type):
+    """|beta * delta| up to 1e4 (float32): finite losses and finite gradients."""
+    kw = dict(beta=beta, loss_type="sigmoid", label_smoothing=0.2) if loss_type == "sigmoid_smoothed" else dict(
+        beta=beta, loss_type=loss_type)
+    delta = z / beta
+    case = (torch.tensor([-20.0 + delta, -20.0]), torch.tensor([-20.0, -20.0 + delta]), torch.tensor([-20.0, -20.0]),
+            torch.tensor([-20.0, -20.0]))
+    inputs = _logp_inputs(case, **kw)
+    out = _dpo(sub, case, **kw)
+    diag = lambda m: m.dpo_loss(*case, **kw)[0]  # noqa: E731
+    if not torch.isfinite(out[0]).all():
+        raise CheckFailed(f"the losses are not finite ({describe(out[0])}) for beta*delta = +-{abs(z):g}",
+                          inputs=inputs, diagnosis=_diagnosis(diag, out[0]))
+    expect_close(out[0], ref.dpo_loss(*case, **kw)[0], what=f"losses for beta*delta = +-{abs(z):g}", atol=1e-3,
+                 rtol=1e-5, inputs=inputs, diagnose_with=diag)
+    _, grads = _call_grad(sub, "dpo_loss", _rg(case[0]), _rg(case[1]), case[2], case[3], grad_of=0, inputs=inputs,
+                          what="the losses of dpo_loss", **kw)
+
+    def local_grad(m):
+        with torch.enable_grad():
+            leaf = _rg(case[0])
+            m.dpo_loss(leaf, case[1].clone(), case[2].clone(), case[3].clone(), **kw)[0].sum().backward()
+            return leaf.grad
+
+    if grads[0] is None or not torch.isfinite(grads[0]).all():
+        raise CheckFailed(f"the gradient of the losses is not finite ({describe(grads[0])}) for beta*delta = "
+                          f"+-{abs(z):g}", inputs=inputs, diagnosis=_diagnosis(local_grad, grads[0]))
+
+
+@check(TASK_DPO, points=1)
+@settings(max_examples=FEW)
+@given(case=logp_cases(dtype=torch.float64), kw=dpo_options)
+def test_dpo_loss_float64_precision(sub, ref, case, kw):
+    _expect_dpo(sub, ref, case, f"float64, {kw['loss_type']} loss", **kw)
+
+
+@check(TASK_DPO, points=1)
+def test_dpo_loss_rejects_bad_arguments(sub):
+    case = VECTOR
+    _dpo(sub, case)  # valid arguments work
+    call = lambda **kw: (lambda: sub.call("dpo_loss", *case, **kw))  # noqa: E731
+    for kw, what in ((dict(beta=0.0), "beta=0"), (dict(beta=-0.1), "beta=-0.1"),
+                     (dict(label_smoothing=0.5), "label_smoothing=0.5"),
+                     (dict(label_smoothing=-0.1), "label_smoothing=-0.1"),
+                     (dict(loss_type="robust"), "loss_type='robust' (not one of sigmoid, hinge, ipo)"),
+                     (dict(loss_type="Sigmoid"), "loss_type='Sigmoid'")):
+        expect_raises(call(**kw), "ValueError", what=f"dpo_loss with {what}",
+                      diagnose_with=lambda m, kw=kw: m.dpo_loss(*case, **kw))
+    expect_raises(lambda: sub.call("dpo_loss", case[0], case[1], case[2], torch.zeros(3)), "ValueError",
+                  what="dpo_loss with ref_rejected_logps of shape (3,) and the others (2,)")
+
+
+# ---------------------------------------------------------------------------------------------
+# reward_model_loss
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def reward_cases(draw, dtype=None):
+    B = draw(st.integers(1, 6))
+    seed = draw(seeds)
+    dtype = dtype or draw(float_dtypes)
+    scale = draw(st.sampled_from([0.3, 2.0, 10.0]))
+    return randn(seed, B, dtype=dtype) * scale, randn(seed + 1, B, dtype=dtype) * scale
+
+
+# SEMANTICS.md §4.3: r_c = [1, 0.2], r_r = [0.5, 0.7]
+RM_VECTOR = (torch.tensor([1.0, 0.2]), torch.tensor([0.5, 0.7]))
+margins = st.one_of(st.none(), st.sampled_from([0.0, 0.5, 2.0, -1.0]), st.just("per-pair"))
+
+
+def _margin(kind, case):
+    if kind == "per-pair":
+        return randn(7, *case[0].shape, dtype=case[0].dtype).abs()
+    return kind
+
+
+def _rm(sub, chosen, rejected, **kw):
+    out = sub.call("reward_model_loss", chosen, rejected, **kw)
+    expect_tensor(out, what="reward_model_loss(...) (a 0-dimensional tensor)", shape=(), dtype=chosen.dtype,
+                  inputs=dict(chosen_rewards=chosen, rejected_rewards=rejected, **kw),
+                  diagnose_with=lambda m: m.reward_model_loss(chosen, rejected, **kw))
+    return out
+
+
+def _expect_rm(sub, ref, chosen, rejected, what, **kw):
+    out = _rm(sub, chosen, rejected, **kw)
+    atol, rtol = _tol(chosen.dtype)
+    expect_close(out, ref.reward_model_loss(chosen, rejected, **kw), what=what, atol=atol, rtol=rtol,
+                 inputs=dict(chosen_rewards=chosen, rejected_rewards=rejected, **kw),
+                 diagnose_with=lambda m: m.reward_model_loss(chosen, rejected, **kw))
+
+
+@check(TASK_RM, points=1)
+@settings(max_examples=FEW)
+@given(case=reward_cases())
+def test_reward_model_loss_is_a_scalar(sub, case):
+    _rm(sub, *case)
+
+
+@check(TASK_RM, points=2)
+@settings(max_examples=SOME)
+@given(case=reward_cases())
+@example(case=RM_VECTOR)  # SEMANTICS.md §4.3's vector, tried first
+def test_reward_model_loss_matches_reference(sub, ref, case):
+    what = "SEMANTICS.md §4.3's vector" if case is RM_VECTOR else "Bradley-Terry, mean over the batch"
+    _expect_rm(sub, ref, *case, f"reward-model loss ({what})")
+
+
+@check(TASK_RM, points=1)
+@settings(max_examples=FEW)
+@given(case=reward_cases(), kind=margins)
+@example(case=RM_VECTOR, kind=0.5)  # SEMANTICS.md §4.3's vector with margin=0.5, tried first
+def test_reward_model_loss_with_margin(sub, ref, case, kind):
+    margin = _margin(kind, case)
+    where = ", SEMANTICS.md §4.3's vector" if case is RM_VECTOR else ""
+    _expect_rm(sub, ref, *case, f"reward-model loss with margin={describe(margin)}{where}", margin=margin)
+
+
+@check(TASK_RM, points=1)
+@settings(max_examples=FEW)
+@given(case=reward_cases(dtype=torch.float32), kind=margins)
+def test_reward_model_loss_gradient(sub, case, kind):
+    """d loss / d chosen_i = -sigmoid(-(c_i - r_i - m_i)) / B, and the opposite for rejected."""
+    chosen, rejected = case
+    margin = _margin(kind, case)
+    inputs = dict(chosen_rewards=chosen, rejected_rewards=rejected, margin=margin)
+    _, grads = _call_grad(sub, "reward_model_loss", _rg(chosen), _rg(rejected), margin=margin, inputs=inputs,
+                          what="reward_model_loss")
+    m = 0.0 if margin is None else margin
+    want = -torch.sigmoid(-(chosen - rejected - m)) / chosen.numel()
+
+    def local_grad(mod, which):
+        with torch.enable_grad():
+            leaves = [_rg(chosen), _rg(rejected)]
+            mod.reward_model_loss(*leaves, margin=margin).sum().backward()
+            return leaves[which].grad
+
+    for which, name, expected in ((0, "chosen_rewards", want), (1, "rejected_rewards", -want)):
+        if grads[which] is None:
+            raise CheckFailed(f"no gradient reaches {name}", inputs=inputs)
+        expect_close(grads[which], expected, what=f"d loss / d {name}", atol=ATOL, rtol=RTOL, inputs=inputs,
+                     diagnose_with=lambda mod, which=which: local_grad(mod, which))
+
+
+@check(TASK_RM, points=1)
+@given(gap=st.sampled_from([-1e4, -500.0, 500.0, 1e4]))
+def test_reward_model_loss_is_stable_for_huge_gaps(sub, ref, gap):
+    chosen, rejected = torch.tensor([gap, 0.0]), torch.tensor([0.0, 1.0])
+    out = _rm(sub, chosen, rejected)
+    inputs = dict(chosen_rewards=chosen, rejected_rewards=rejected)
+    diag = lambda m: m.reward_model_loss(chosen, rejected)  # noqa: E731
+    if not torch.isfinite(out):
+        raise CheckFailed(f"the loss is not finite ({describe(out)}) when the rewards differ by {abs(gap):g}",
+                          inputs=inputs, diagnosis=_diagnosis(diag, out))
+    expect_close(out, ref.reward_model_loss(chosen, rejected), what=f"loss for a reward gap of {gap:g}", atol=1e-3,
+                 rtol=1e-5, inputs=inputs, diagnose_with=diag)
+
+
+@check(TASK_RM, points=1)
+def test_reward_model_loss_rejects_bad_arguments(sub):
+    _rm(sub, torch.zeros(3), torch.zeros(3))  # valid arguments work
+    expect_raises(lambda: sub.call("reward_model_loss", torch.zeros(3), torch.zeros(2)), "ValueError",
+                  what="reward_model_loss with 3 chosen and 2 rejected rewards")
+    expect_raises(lambda: sub.call("reward_model_loss", torch.zeros(0), torch.zeros(0)), "ValueError",
+                  what="reward_model_loss of an empty batch")
+    expect_raises(lambda: sub.call("reward_model_loss", torch.zeros(3), torch.zeros(3), margin=torch.zeros(2)),
+                  "ValueError", what="reward_model_loss with 3 pairs and a margin tensor of shape (2,)")
+
+
+# ---------------------------------------------------------------------------------------------
+# preference_accuracy
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def tied_rewards(draw):
+    """Small integer-valued rewards, so ties are frequent."""
+    B = draw(st.integers(1, 8))
+    values = st.integers(-2, 2)
+    chosen = torch.tensor(draw(st.lists(values, min_size=B, max_size=B)), dtype=torch.float32)
+    rejected = torch.tensor(draw(st.lists(values, min_size=B, max_size=B)), dtype=torch.float32)
+    return chosen * 0.5, rejected * 0.5
+
+
+def _expect_accuracy(sub, ref, chosen, rejected, what):
+    out = sub.call("preference_accuracy", chosen, rejected)
+    inputs = dict(chosen_rewards=chosen, rejected_rewards=rejected)
+    diag = lambda m: m.preference_accuracy(chosen, rejected)  # noqa: E731
+    if type(out) is not float:
+        raise CheckFailed(f"preference_accuracy returned {describe(out)}: it should return a Python float",
+                          inputs=inputs, diagnosis=_diagnosis(diag, out))
+    want = ref.preference_accuracy(chosen, rejected)
+    if not math.isclose(out, want, abs_tol=1e-6, rel_tol=0):
+        raise CheckFailed(f"{what} is {out:.6g}, expected {want:.6g} (tolerance 1e-6)", inputs=inputs,
+                          diagnosis=_diagnosis(diag, out))
+
+
+@check(TASK_ACC, points=1)
+@settings(max_examples=FEW)
+@given(case=reward_cases())
+def test_preference_accuracy_returns_a_float(sub, ref, case):
+    _expect_accuracy(sub, ref, *case, "the accuracy")
+
+
+@check(TASK_ACC, points=2)
+@settings(max_examples=SOME)
+@given(case=tied_rewards())
+def test_preference_accuracy_with_ties(sub, ref, case):
+    _expect_accuracy(sub, ref, *case, "the accuracy (ties count as wrong)")
+
+
+@check(TASK_ACC, points=1)
+@settings(max_examples=FEW)
+@given(B=st.integers(1, 6), seed=seeds)
+def test_preference_accuracy_is_zero_before_training(sub, ref, B, seed):
+    """At DPO's first step the policy is the reference: every implicit reward is exactly 0."""
+    zeros = torch.zeros(B)
+    _expect_accuracy(sub, ref, zeros, zeros.clone(), "the accuracy of all-zero rewards")
+    chosen = randn(seed, B)
+    _expect_accuracy(sub, ref, chosen, chosen.clone(), "the accuracy when every pair is tied")
+
+
+@check(TASK_ACC, points=1)
+def test_preference_accuracy_rejects_bad_arguments(sub, ref):
+    _expect_accuracy(sub, ref, torch.ones(3), torch.zeros(3), "the accuracy")  # valid arguments work
+    expect_raises(lambda: sub.call("preference_accuracy", torch.zeros(3), torch.zeros(2)), "ValueError",
+                  what="preference_accuracy with 3 chosen and 2 rejected rewards")
+    expect_raises(lambda: sub.call("preference_accuracy", torch.zeros(0), torch.zeros(0)), "ValueError",
+                  what="preference_accuracy of an empty batch")
+
+
+# ---------------------------------------------------------------------------------------------
+# ppo_clip_loss
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def ppo_cases(draw, dtype=None, masked=False, per_sequence=False):
+    B, T = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    seed = draw(seeds)
+    dtype = dtype or draw(float_dtypes)
+    old = -randn(seed, B, T, dtype=dtype).abs() * 2 - 0.1
+    new = old + randn(seed + 1, B, T, dtype=dtype) * draw(st.sampled_from([0.1, 0.4, 1.0]))
+    adv = randn(seed + 2, B, 1 if per_sequence else T, dtype=dtype)
+    kw = dict(clip_eps=draw(st.sampled_from([0.1, 0.2, 0.3]) | st.floats(0.02, 0.9)))
+    if masked:
+        mask = bernoulli(seed + 3, (B, T), 0.6)
+        mask.view(-1)[draw(st.integers(0, B * T - 1))] = True  # at least one position counts
+        if draw(st.booleans()):
+            mask = mask.long()  # a tokenizer-style 0/1 mask
+        kw["mask"] = mask
+    return new, old, adv, kw
+
+
+def _ppo_inputs(new, old, adv, kw):
+    return dict(logp_new=new, logp_old=old, advantages=adv, **kw)
+
+
+def _ppo(sub, new, old, adv, kw):
+    out = sub.call("ppo_clip_loss", new, old, adv, **kw)
+    expect_tensor(out, what="ppo_clip_loss(...) (a 0-dimensional tensor)", shape=(), dtype=new.dtype,
+                  inputs=_ppo_inputs(new, old, adv, kw), diagnose_with=lambda m: m.ppo_clip_loss(new, old, adv, **kw))
+    return out
+
+
+def _expect_ppo(sub, ref, new, old, adv, kw, what):
+    out = _ppo(sub, new, old, adv, kw)
+    atol, rtol = _tol(new.dtype)
+    expect_close(out, ref.ppo_clip_loss(new, old, adv, **kw), what=what, atol=atol, rtol=rtol,
+                 inputs=_ppo_inputs(new, old, adv, kw), diagnose_with=lambda m: m.ppo_clip_loss(new, old, adv, **kw))
+
+
+@check(TASK_PPO, points=1)
+@settings(max_examples=FEW)
+@given(case=ppo_cases())
+def test_ppo_clip_loss_is_a_scalar(sub, case):
+    _ppo(sub, *case)
+
+
+@check(TASK_PPO, points=2)
+def test_ppo_clip_loss_test_vectors(sub, ref):
+    # SEMANTICS.md §4.4 (eps=0.2): ratios [0.5, 0.9, 1.1, 1.5] with A=+1; ratios [0.5, 1.5] with A=-1
+    for ratios, a in (([0.5, 0.9, 1.1, 1.5], 1.0), ([0.5, 1.5], -1.0)):
+        r = torch.tensor(ratios)
+        new, old, adv = r.log(), torch.zeros_like(r), torch.full_like(r, a)
+        _expect_ppo(sub, ref, new, old, adv, {}, f"PPO loss for ratios {ratios} with advantage {a:+g} (default "
+                    "clip_eps=0.2)")
+
+
+@check(TASK_PPO, points=2)
+@settings(max_examples=SOME)
+@given(case=ppo_cases())
+def test_ppo_clip_loss_matches_reference(sub, ref, case):
+    _expect_ppo(sub, ref, *case, "PPO clipped loss")
+
+
+@check(TASK_PPO, points=2)
+@settings(max_examples=FEW)
+@given(case=ppo_cases(masked=True))
+def test_ppo_clip_loss_mean_over_mask(sub, ref, case):
+    _expect_ppo(sub, ref, *case, "PPO clipped loss averaged over the masked positions")
+
+
+@check(TASK_PPO, points=1)
+@settings(max_examples=FEW)
+@given(case=ppo_cases(per_sequence=True, masked=True))
+def test_ppo_clip_loss_one_advantage_per_sequence(sub, ref, case):
+    _expect_ppo(sub, ref, *case, "PPO clipped loss with advantages of shape (B, 1)")
+
+
+@check(TASK_PPO, points=2)
+@settings(max_examples=FEW)
+@given(case=ppo_cases(masked=True))
+def test_ppo_clip_loss_gradients(sub, ref, case):
+    """The gradient reaches logp_new only, and equals the reference's (0 where the ratio is clipped)."""
+    new, old, adv, kw = case
+    inputs = _ppo_inputs(new, old, adv, kw)
+    _, grads = _call_grad(sub, "ppo_clip_loss", _rg(new), _rg(old), _rg(adv), inputs=inputs,
+                          what="the PPO loss", **kw)
+    leaf = _rg(new)
+    ref.ppo_clip_loss(leaf, old, adv, **kw).backward()
+
+    def local_grad(m):
+        with torch.enable_grad():
+            mine = _rg(new)
+            m.ppo_clip_loss(mine, old.clone(), adv.clone(), **kw).backward()
+            return mine.grad
+
+    if grads[0] is None:
+        raise CheckFailed("no gradient reaches logp_new", inputs=inputs)
+    atol, rtol = _tol(new.dtype)
+    expect_close(grads[0], leaf.grad, what="d loss / d logp_new", atol=atol, rtol=rtol, inputs=inputs,
+                 diagnose_with=local_grad)
+    for name, grad in zip(("logp_old", "advantages"), grads[1:]):
+        if not _no_grad_reached(grad):
+            raise CheckFailed(f"a gradient reaches {name}: it must be treated as a constant", inputs=inputs,
+                              diagnosis=[known_mistake("ppo_advantages_not_detached")])
+
+
+@check(TASK_PPO, points=1)
+def test_ppo_clip_loss_rejects_bad_arguments(sub):
+    new, old, adv = randn(1, 2, 3), randn(2, 2, 3), randn(3, 2, 3)
+    _ppo(sub, new, old, adv, {})  # valid arguments work
+    for eps in (0.0, 1.0, -0.2):
+        expect_raises(lambda eps=eps: sub.call("ppo_clip_loss", new, old, adv, clip_eps=eps), "ValueError",
+                      what=f"ppo_clip_loss with clip_eps={eps:g}")
+    expect_raises(lambda: sub.call("ppo_clip_loss", new, old[:, :2], adv), "ValueError",
+                  what="logp_new (2, 3) with logp_old (2, 2)")
+    expect_raises(lambda: sub.call("ppo_clip_loss", new, old, adv, mask=torch.ones(3, 2, dtype=torch.bool)),
+                  "ValueError", what="a mask of shape (3, 2) for log-probs of shape (2, 3)")
+    expect_raises(lambda: sub.call("ppo_clip_loss", new, old, adv, mask=torch.zeros(2, 3, dtype=torch.bool)),
+                  "ValueError", what="a mask that selects no position")
