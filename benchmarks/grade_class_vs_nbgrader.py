@@ -50,6 +50,7 @@ def _variant_cells(name: str) -> list[tuple[str, str]]:
 
 def make_class(course: Path, n: int, names: list[str]) -> dict[str, str]:
     """nbgrader course with source + release + submitted/<student>/<assignment>/; returns kind per student."""
+    course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.course_id = 'bench'\n"
         "c.ExecutePreprocessor.timeout = 900\n")
@@ -106,8 +107,11 @@ def main():
         if args.skip_nbgrader:
             return
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "--create", "--force"] +
-                       [], cwd=course, capture_output=True)
+        for name in names:  # nbgrader grades one assignment per command
+            done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", name, "--create", "--force"],
+                                  cwd=course, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"nbgrader autograde {name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         t_nb = time.monotonic() - t0
         from nbgrader.api import Gradebook
 
