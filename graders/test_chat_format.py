@@ -15,7 +15,7 @@ import functools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmlab.grading.checks import (CheckFailed, check, current_topic, describe, diagnose, diagnosing, expect_raises,
+from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_raises, later,
                                   type_name)
 from llmlab.templates import read_template
 
@@ -151,17 +151,7 @@ dates = st.sampled_from([None, "26 Jul 2024", "01 Jan 2025", "7 Mar 2031"])
 def lazy_diagnosis(compute, actual, hint: str = ""):
     """The variants whose output on the same input equals ``actual``, computed only if the feedback is shown
     (hypothesis raises many failures while it shrinks; only the last one reaches the student)."""
-    topic = current_topic.get()
-
-    def later():
-        token = current_topic.set(topic)
-        try:
-            found = diagnose(compute, actual) if compute is not None else []
-        finally:
-            current_topic.reset(token)
-        return found or ([hint] if hint else [])
-
-    return later
+    return later(lambda: (diagnose(compute, actual) if compute is not None else []) or ([hint] if hint else []))
 
 
 def expect_text(actual, expected: str, *, what: str, inputs: dict, diagnose_with=None, hint: str = ""):

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from graders.strategies import batch_shapes, padded_attention_masks, randn, seeds
 from llmlab.grading import factories
-from llmlab.grading.checks import (CheckFailed, check, current_topic, diagnose, diagnosing, expect_close,
-                                  expect_raises, expect_tensor, known_mistake)
+from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_raises,
+                                  expect_tensor, known_mistake, later)
 
 T_RMS = "decoder_lm.rms_norm"
 T_ROPE = "decoder_lm.rotary_embedding"
@@ -168,15 +168,7 @@ def _block_from_hf(state: dict, prefix: str) -> dict:
 
 def _later(compute, actual):
     """A diagnosis computed only when the feedback is written (for the minimal failing input)."""
-    topic = current_topic.get()
-
-    def run():
-        token = current_topic.set(topic)
-        try:
-            return diagnose(compute, actual)
-        finally:
-            current_topic.reset(token)
-    return run
+    return later(lambda: diagnose(compute, actual))
 
 
 def _lm_args(config: dict) -> tuple[tuple, dict]:

@@ -18,8 +18,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from graders.strategies import bernoulli, float_dtypes, randn, seeds
-from llmlab.grading.checks import (CheckFailed, check, current_topic, describe, diagnose, expect_close, expect_raises,
-                                  expect_tensor, expect_tuple, known_mistake)
+from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, expect_close, expect_raises,
+                                  expect_tensor, expect_tuple, known_mistake, later)
 from llmlab.grading.remote import SubmissionError
 
 TASK_SEQ = "dpo.sequence_logprobs"
@@ -47,16 +47,7 @@ def _rg(t: torch.Tensor) -> torch.Tensor:
 
 def _diagnosis(compute, actual):
     """The variants whose output matches ``actual``, computed only if this failure is the one shown."""
-    topic = current_topic.get()
-
-    def later():
-        token = current_topic.set(topic)
-        try:
-            return diagnose(compute, actual)
-        finally:
-            current_topic.reset(token)
-
-    return later
+    return later(lambda: diagnose(compute, actual))
 
 
 def _no_grad_reached(grad) -> bool:

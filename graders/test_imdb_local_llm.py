@@ -23,8 +23,8 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from graders.strategies import randn, seeds
-from llmlab.grading.checks import (CheckFailed, check, current_topic, describe, diagnose, diagnosing, expect_close,
-                                  expect_raises, expect_tensor, known_mistake)
+from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_close,
+                                  expect_raises, expect_tensor, known_mistake, later)
 
 TASK_BUILD = "imdb_local_llm.build_messages"
 TASK_SCORE = "imdb_local_llm.label_logprobs"
@@ -151,16 +151,7 @@ def scores_alone(conversations, labels=LABELS) -> torch.Tensor:
 
 def lazy(compute, actual, extra=()):
     """Diagnosis computed only when the feedback is written (hypothesis fails many times while shrinking)."""
-    topic = current_topic.get()
-
-    def later():
-        token = current_topic.set(topic)
-        try:
-            return list(extra) + (diagnose(compute, actual) if compute is not None else [])
-        finally:
-            current_topic.reset(token)
-
-    return later
+    return later(lambda: list(extra) + (diagnose(compute, actual) if compute is not None else []))
 
 
 # ---------------------------------------------------------------------------------------------
