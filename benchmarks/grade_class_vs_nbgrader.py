@@ -94,7 +94,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp) / "course"
         kinds = make_class(course, args.students, names)
-        print(f"{args.students} students x notebooks {names} (topics {graded_topics})")
+        print(f"{args.students} students x notebooks {names} (topics {graded_topics})", flush=True)
         t0 = time.monotonic()
         subprocess.run([sys.executable, "-m", "llmlab.cli", "grade-class", str(course), "--out", str(course / "llmlab"),
                         "--workers", str(args.workers), "--quiet"] + [f"--topic={t}" for t in graded_topics],
@@ -103,7 +103,7 @@ def main():
         with open(course / "llmlab" / "gradebook.csv") as f:
             ours = {r["student"]: (float(r["total"]), float(r["max_total"])) for r in csv.DictReader(f)}
         print(f"llmlab grade-class: {t_llmlab:.1f} s for {args.students} students "
-              f"({t_llmlab / args.students:.2f} s per student, {args.workers} workers)")
+              f"({t_llmlab / args.students:.2f} s per student, {args.workers} workers)", flush=True)
         if args.skip_nbgrader:
             return
         t0 = time.monotonic()

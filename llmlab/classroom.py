@@ -95,10 +95,23 @@ class Progress:
         self.stream.flush()
 
 
+def deal(students: list[str], workers: int, chunk: int | None = None) -> list[list[str]]:
+    """Students per grading session: one session per worker (start-up paid once per worker), or
+    sessions of at most ``chunk`` students. Dealt round-robin, so that a run of slow students in a row
+    (say, everyone from one lab group) is spread over the sessions."""
+    sessions = max(1, workers) if not chunk else max(1, -(-len(students) // chunk))
+    return [c for c in (students[i::sessions] for i in range(sessions)) if c]
+
+
 def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: list[str] | None = None,
-                workers: int = 2, chunk: int = 8, limits: Limits | None = None,
+                workers: int = 2, chunk: int | None = None, limits: Limits | None = None,
                 progress: bool = True) -> dict:
-    """Grade every student; returns ``{"graded": n, "skipped": n, "students": {name: result dict}}``."""
+    """Grade every student; returns ``{"graded": n, "skipped": n, "students": {name: result dict}}``.
+
+    By default each of the ``workers`` sessions grades an equal share of the students, dealt round-robin
+    so that no session gets all the slow ones: start-up is paid once per worker. ``chunk`` caps the
+    students per session instead (more, smaller sessions).
+    """
     topics = check_topics(topics)
     students = find_students(Path(submissions_dir))
     out = Path(out_dir)
@@ -116,7 +129,7 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
 
     todo = [n for n in students if not finished(n)]
     skipped = len(students) - len(todo)
-    chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+    chunks = deal(todo, workers, chunk)
     bar = Progress(len(students)) if progress else None
     stop = threading.Event()
 
@@ -133,7 +146,8 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
         # every student's folder and the results stay unreadable to every other student's code
         grade({n: students[n] for n in names}, topics, limits=limits, results_dir=out / "students",
               extra={n: {"file_stem": stems[n], "fingerprint": prints[n]} for n in names},
-              protected=[Path(submissions_dir).resolve(), out.resolve()])
+              protected=[Path(submissions_dir).resolve(), out.resolve()],
+              threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
 
     errors = []
     try:
@@ -321,7 +335,8 @@ def add_parser(sub) -> None:
     g.add_argument("--out", default="grades", help="where results go (default: ./grades)")
     g.add_argument("--topic", action="append", help="grade only this topic (repeatable); default: all")
     g.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)), help="parallel grading sessions")
-    g.add_argument("--chunk", type=int, default=8, help="students per grading session")
+    g.add_argument("--chunk", type=int, default=None,
+                   help="at most this many students per grading session (default: one session per worker)")
     g.add_argument("--timeout", type=float, default=20.0)
     g.add_argument("--memory-mb", type=int, default=3072)
     g.add_argument("--quiet", action="store_true", help="no progress bar")

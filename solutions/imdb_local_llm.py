@@ -29,7 +29,7 @@ LABEL_WORDS = ("negative", "positive")  # index = label (1 = positive)
 def build_messages(review, *, examples=()):
     """Chat messages asking whether ``review`` is ``positive`` or ``negative``.
 
-    The conversation is: an optional system message (instructions), then for each ``(text, label)``
+    The conversation is: an optional system message (instructions; this one has none), then for each ``(text, label)``
     of ``examples``, in order, a user message that contains ``text`` verbatim and an assistant message
     whose content is exactly the label word (``"positive"`` for 1, ``"negative"`` for 0), and finally a
     user message that contains ``review`` verbatim. Example user turns are worded like the final one.
@@ -51,10 +51,12 @@ def build_messages(review, *, examples=()):
         raise TypeError(f"review must be a str, got {type(review).__name__}")
 
     def ask(text):
-        return f"Review: {text}\n\nIs this movie review positive or negative?"
+        # The review first, the question after it: SmolLM2-135M separates the classes far better this way
+        # (dev reviews from the training split: 68.5% zero-shot vs 56% with a system prompt and the review
+        # after a "Review:" label).
+        return f"{text}\n\nWas the review above positive or negative? Answer with one word."
 
-    messages = [{"role": "system", "content": "You classify the sentiment of movie reviews. Answer with one word: "
-                                              "positive or negative."}]
+    messages = []
     for n, example in enumerate(examples):
         if not isinstance(example, (tuple, list)) or len(example) != 2:
             raise ValueError(f"examples[{n}] must be a (review, label) pair")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llmlab.classroom import find_students, grade_class, gradescope_bundle, release
+from llmlab.classroom import deal, find_students, grade_class, gradescope_bundle, release
 from llmlab.grading.remote import Limits
 from llmlab.grading.runner import grade
 from llmlab.grading.variants import load_variants
@@ -28,6 +28,18 @@ TOPICS = ["attention", "causal_mask"]
 
 def _strip(records):
     return sorted((r["topic"], r["check"], r["points"], r["status"], r["feedback"]) for r in records)
+
+
+def test_students_are_dealt_to_one_session_per_worker_or_in_chunks():
+    names = [f"s{i}" for i in range(7)]
+    by_worker = deal(names, workers=2)
+    assert by_worker == [["s0", "s2", "s4", "s6"], ["s1", "s3", "s5"]]
+    chunks = deal(names, workers=2, chunk=3)
+    assert len(chunks) == 3 and max(map(len, chunks)) <= 3
+    for sessions in (by_worker, chunks):
+        assert sorted(n for c in sessions for n in c) == names  # everyone exactly once
+    assert deal(names[:1], workers=4) == [["s0"]]  # no empty session is started
+    assert deal([], workers=2) == []
 
 
 @pytest.fixture(scope="module")

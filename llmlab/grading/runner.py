@@ -109,12 +109,13 @@ def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *
           limits: Limits | None = None, workdir: str | Path | None = None,
           session_timeout: float | None = None, results_dir: str | Path | None = None,
           extra: dict[str, dict] | None = None, max_examples: int | None = None,
-          protected: list[str | Path] = ()) -> dict[str, SubmissionResult]:
+          protected: list[str | Path] = (), threads: int | None = None) -> dict[str, SubmissionResult]:
     """Grade each named submission on ``topics`` (default: every topic). Returns results by name.
 
     ``protected`` adds folders no worker may read (a whole class's submissions, its results).
     ``max_examples`` lowers hypothesis' examples per check (the kit's own tests of isolation use it;
-    real grading keeps the profile's default). With ``results_dir``, each submission's records are also written there as soon as it is graded
+    real grading keeps the profile's default). ``threads`` caps the grading session's torch threads (the
+    references it computes); sessions that run side by side should share the cores, not fight over them. With ``results_dir``, each submission's records are also written there as soon as it is graded
     (``extra[name]`` may add ``file_stem`` and ``fingerprint`` to that file).
     """
     topics = check_topics(topics)
@@ -137,6 +138,8 @@ def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *
                "--llmlab-spec", str(workdir / "spec.json"), "-q", "--no-header", "-p", "no:cacheprovider",
                "-c", str(Path(__file__).with_name("grading.ini")), "--rootdir", str(KIT_ROOT)]
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+        if threads:
+            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         proc = subprocess.run(cmd, cwd=KIT_ROOT, env=env, capture_output=True, text=True,
                               timeout=session_timeout)
         if not out.exists():
