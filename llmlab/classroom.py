@@ -108,9 +108,8 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
                 progress: bool = True) -> dict:
     """Grade every student; returns ``{"graded": n, "skipped": n, "students": {name: result dict}}``.
 
-    By default each of the ``workers`` sessions grades an equal share of the students, dealt round-robin
-    so that no session gets all the slow ones: start-up is paid once per worker. ``chunk`` caps the
-    students per session instead (more, smaller sessions).
+    Students go to grading sessions as :func:`deal` says; ``workers`` sessions run at once, each with
+    its share of the cores for torch.
     """
     topics = check_topics(topics)
     students = find_students(Path(submissions_dir))

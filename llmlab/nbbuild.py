@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import time
 from pathlib import Path
 
 from .paths import NOTEBOOKS, SOLUTIONS
@@ -132,6 +133,24 @@ def render(name: str) -> str:
     for n, cell in enumerate(nb["cells"]):
         cell["id"] = f"{name}-{n}"
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def execute(name: str, out: Path, parameters: dict) -> float:
+    """Run notebook ``name`` with papermill inside folder ``out`` and return the wall seconds it took.
+
+    The notebook is written there as ``<name>.ipynb`` (its hidden test cells grade the file of that name
+    in the working folder) and executed to ``<name>.executed.ipynb`` with ``parameters`` injected.
+    """
+    import papermill
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    source = out / f"{name}.ipynb"
+    source.write_text(render(name))
+    started = time.time()
+    papermill.execute_notebook(str(source), str(out / f"{name}.executed.ipynb"), parameters=parameters,
+                               cwd=str(out), kernel_name="python3", progress_bar=False)
+    return time.time() - started
 
 
 def build_all(names: list[str] | None = None) -> list[Path]:

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,21 +31,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the kernel (0: torch's default)")
     args = parser.parse_args()
 
-    import papermill as pm
-
     from llmlab import nbbuild
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    source = args.out / f"{NAME}.ipynb"  # the hidden test cells grade the notebook file by this name
-    source.write_text(nbbuild.render(NAME))
-    results = args.out / "results.json"
+    results = args.out.resolve() / "results.json"
     params = dict(N_SECRETS=args.secrets, N_REQUESTS=args.requests, MAX_NEW_TOKENS=args.max_new_tokens,
-                  BATCH_SIZE=args.batch_size, THREADS=args.threads, RESULTS_PATH=str(results.resolve()))
-    started = time.time()
-    pm.execute_notebook(str(source), str(args.out / f"{NAME}.executed.ipynb"), parameters=params,
-                        cwd=str(args.out), kernel_name="python3", progress_bar=False)
+                  BATCH_SIZE=args.batch_size, THREADS=args.threads, RESULTS_PATH=str(results))
+    seconds = nbbuild.execute(NAME, args.out, params)
     data = json.loads(results.read_text())["results"]
-    print(f"{NAME}: {params} in {time.time() - started:.0f} s")
+    print(f"{NAME}: {params} in {seconds:.0f} s")
     print(f"{'form':16}{'n':>4}{'leak':>7}{'part':>7}{'kw-ASR':>8}{'agree':>7}{'ASR&~leak':>11}{'refuse&leak':>12}"
           f"{'steps':>7}")
     for form, r in data.items():

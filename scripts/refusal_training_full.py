@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,21 +33,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the kernel (0: torch's default)")
     args = parser.parse_args()
 
-    import papermill as pm
-
     from llmlab import nbbuild
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    source = args.out / f"{NAME}.ipynb"  # the hidden test cells grade the notebook file by this name
-    source.write_text(nbbuild.render(NAME))
-    results = args.out / "results.json"
+    results = args.out.resolve() / "results.json"
     params = dict(BASE_STEPS=args.base_steps, ARM_STEPS=args.arm_steps, HIDDEN=args.hidden, LAYERS=args.layers,
-                  SEEDS=args.seeds, THREADS=args.threads, RESULTS_PATH=str(results.resolve()))
-    started = time.time()
-    pm.execute_notebook(str(source), str(args.out / f"{NAME}.executed.ipynb"), parameters=params,
-                        cwd=str(args.out), kernel_name="python3", progress_bar=False)
+                  SEEDS=args.seeds, THREADS=args.threads, RESULTS_PATH=str(results))
+    seconds = nbbuild.execute(NAME, args.out, params)
     data = json.loads(results.read_text())
-    print(f"{NAME}: {params} in {time.time() - started:.0f} s")
+    print(f"{NAME}: {params} in {seconds:.0f} s")
     positions = data["positions"]
     for which in ("seen phrasings", "new phrasings"):
         print(f"\np(sorry) after t forced tokens of the recital ({which}), mean over vaults and {len(args.seeds)} seeds")

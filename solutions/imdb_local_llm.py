@@ -29,8 +29,8 @@ LABEL_WORDS = ("negative", "positive")  # index = label (1 = positive)
 def build_messages(review, *, examples=()):
     """Chat messages asking whether ``review`` is ``positive`` or ``negative``.
 
-    The conversation is: an optional system message (instructions; this one has none), then for each ``(text, label)``
-    of ``examples``, in order, a user message that contains ``text`` verbatim and an assistant message
+    The conversation is: an optional system message (instructions; this one has none), then for each
+    ``(text, label)`` of ``examples``, in order, a user message that contains ``text`` verbatim and an assistant message
     whose content is exactly the label word (``"positive"`` for 1, ``"negative"`` for 0), and finally a
     user message that contains ``review`` verbatim. Example user turns are worded like the final one.
     The wording is free; this one is deterministic.

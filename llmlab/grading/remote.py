@@ -69,15 +69,14 @@ def _context():
     global _CONTEXT
     if _CONTEXT is None:
         _CONTEXT = multiprocessing.get_context("forkserver")
-        preload = ["torch", "llmlab.grading.worker", "llmlab.grading.factories"]
-        # transformers is imported once in the forkserver (seconds), not in every worker
-        preload += [m for m in ("transformers", "transformers.models.llama.modeling_llama",
-                                "transformers.models.bert.modeling_bert") if importlib.util.find_spec(m.split(".")[0])]
-        # ... and so is what a notebook's import cell brings into an extracted submission (pyplot alone
-        # costs half a second per worker), and the kit's runtime helpers the notebooks use.
+        # Imported once in the forkserver, not in every worker: transformers (seconds), and what a
+        # notebook's import cell brings into an extracted submission (pyplot alone costs half a second).
+        optional = ("transformers", "transformers.models.llama.modeling_llama",
+                    "transformers.models.bert.modeling_bert", "numpy", "matplotlib.pyplot")
         os.environ.setdefault("MPLBACKEND", "Agg")
-        preload += [m for m in ("numpy", "matplotlib.pyplot") if importlib.util.find_spec(m.split(".")[0])]
-        preload += ["llmlab.models", "llmlab.data", "llmlab.grading.nbgrader"]
+        preload = ["torch", "llmlab.grading.worker", "llmlab.grading.factories",
+                   *(m for m in optional if importlib.util.find_spec(m.split(".")[0])),
+                   "llmlab.models", "llmlab.data", "llmlab.grading.nbgrader"]  # the runtime notebooks import
         # Every worker re-imports the parent's main module by name (multiprocessing's spawn preparation):
         # import it in the server first, so that costs nothing (e.g. ``pytest`` under ``python -m pytest``).
         main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)

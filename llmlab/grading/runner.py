@@ -115,7 +115,8 @@ def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *
     ``protected`` adds folders no worker may read (a whole class's submissions, its results).
     ``max_examples`` lowers hypothesis' examples per check (the kit's own tests of isolation use it;
     real grading keeps the profile's default). ``threads`` caps the grading session's torch threads (the
-    references it computes); sessions that run side by side should share the cores, not fight over them. With ``results_dir``, each submission's records are also written there as soon as it is graded
+    references it computes): sessions that run side by side should share the cores, not fight over them.
+    With ``results_dir``, each submission's records are also written there as soon as it is graded
     (``extra[name]`` may add ``file_stem`` and ``fingerprint`` to that file).
     """
     topics = check_topics(topics)
