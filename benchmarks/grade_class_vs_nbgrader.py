@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -40,11 +38,7 @@ def _variant_cells(name: str) -> list[tuple[str, str]]:
     out = []
     for topic in topic_registry.topics_of_notebook(f"{name}.ipynb"):
         for v in load_variants(topic):
-            for target, fn in v.patches:
-                if "." not in target:
-                    src = textwrap.dedent(inspect.getsource(fn))
-                    src = src[src.index("def "):]
-                    out.append((target, src.replace(f"def {fn.__name__}(", f"def {target}(", 1)))
+            out.extend(v.functions())
     return out
 
 

@@ -33,6 +33,9 @@ _ALL = [
     Topic("imdb_bert", "imdb-bert.ipynb", "Fine-tuning BERT on IMDB"),
     Topic("imdb_local_llm", "imdb-local-llm.ipynb", "A local LLM as a classifier"),
     Topic("imdb_remote_llm", "imdb-remote-llm.ipynb", "A remote LLM through the OpenAI API"),
+    Topic("tokenizer", "tokenizer.ipynb", "Byte-level BPE tokenization"),
+    Topic("encoder_decoder", "encoder-decoder.ipynb", "The original encoder-decoder Transformer"),
+    Topic("sft", "sft.ipynb", "Supervised fine-tuning on dialogue"),
 ]
 
 

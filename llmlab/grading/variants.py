@@ -1,22 +1,33 @@
 """Buggy variants as code: each is the reference with one realistic mistake.
 
-A topic's variants live in ``graders/variants/<topic>.py``::
+A topic's variants live in ``graders/variants/<topic>.py``. The usual form is a *patch* of the
+reference: the function it changes, the snippet it replaces and the snippet it puts instead::
 
     bugs = Variants("attention")
 
-    @bugs.bug("softmax_over_queries", replaces="scaled_dot_product_attention",
-              mistake="weights are normalised over queries, not keys: softmax over the wrong axis?")
-    def sdpa_softmax_over_queries(q, k, v, mask=None, *, scale=None):
-        ...
+    bugs.patch("softmax_over_queries", "scaled_dot_product_attention",
+               "softmax(dim=-1)", "softmax(dim=-2)",
+               mistake="weights are normalised over queries, not keys: softmax over the wrong axis?")
 
-A variant's module is the reference source with the replacement function appended and bound to the
-replaced name (``replaces="MultiHeadAttention.forward"`` patches a method), so the rest of the
-reference calls the buggy function just as a student's module would. Variants serve twice:
-the kit's tests grade each one (it must lose points), and the grader runs them on a failing input to
-name the student's mistake (whose outputs match which variant's).
+The snippet must occur exactly once inside that function (a qualname such as
+``MultiHeadAttention.forward`` names a method); a snippet of several lines is matched line by line
+whatever its indentation and re-indented where it is found. Several ``patch`` calls with one name make
+one variant with several edits (one mistake that touches two places). The patch is applied to the
+reference's source when the variants are loaded, so a variant can never drift from the reference:
+every other line, the argument checks included, is the reference's.
+
+For the rare mistake that is a different algorithm rather than an edit, a whole replacement function
+is still possible::
+
+    @bugs.bug("name", replaces="function_name", mistake="...")
+    def buggy(...): ...
+
+Variants serve twice: the kit's tests grade each one (it must lose points), and the grader runs them
+on a failing input to name the student's mistake (whose outputs match which variant's).
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import sys
@@ -28,17 +39,26 @@ from pathlib import Path
 from ..paths import GRADERS, KIT_ROOT, SOLUTIONS
 
 
+class PatchError(ValueError):
+    """A variant's patch does not apply to the reference (the reference changed under it)."""
+
+
 @dataclass
 class Variant:
     topic: str
     name: str
     mistake: str
-    patches: list = field(default_factory=list)  # (target, function)
+    patches: list = field(default_factory=list)  # (target, function): whole replacements
+    edits: list = field(default_factory=list)  # (target, old, new): snippets replaced in the reference
     _module: types.ModuleType | None = None
 
     def source(self) -> str:
         """The full module source of this variant."""
         text = (SOLUTIONS / f"{self.topic}.py").read_text()
+        for target, old, new in self.edits:
+            text = apply_edit(text, target, old, new, where=f"variant {self.topic}:{self.name}")
+        if not self.patches:
+            return text
         parts = [text, f"\n\n# ---- buggy variant {self.name}: {self.mistake}\n"]
         for target, fn in self.patches:
             src = textwrap.dedent(inspect.getsource(fn))
@@ -54,6 +74,26 @@ class Variant:
             parts.append("\n".join(lines) + "\n")
             parts.append(f"{target} = {fn.__name__}\n")
         return "\n".join(parts)
+
+    def functions(self) -> list[tuple[str, str]]:
+        """(name, source) of each top-level function this variant changes, as it reads in the variant
+        (named as the reference names it): what a student would have pasted into a notebook cell."""
+        targets = [t for t, *_ in self.edits] + [t for t, _ in self.patches]
+        tops = [t for t in dict.fromkeys(targets) if "." not in t]
+        if not tops:
+            return []
+        src = self.source()
+        out = []
+        for target in tops:
+            if any(t == target for t, _ in self.patches):
+                fn = next(f for t, f in self.patches if t == target)
+                text = textwrap.dedent(inspect.getsource(fn))
+                text = text[text.index("def "):]
+                out.append((target, text.replace(f"def {fn.__name__}(", f"def {target}(", 1)))
+            else:
+                start, end = _span(src, target)
+                out.append((target, "\n".join(src.splitlines()[start:end]) + "\n"))
+        return out
 
     def module(self) -> types.ModuleType:
         """The variant, imported in this process (trusted code) as part of the ``solutions`` package."""
@@ -78,6 +118,54 @@ class Variant:
         return directory
 
 
+def _span(source: str, qualname: str) -> tuple[int, int]:
+    """0-based [start, end) line span of the function or method ``qualname`` (decorators included)."""
+    body = ast.parse(source).body
+    node = None
+    for part in qualname.split("."):
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and n.name == part), None)
+        if node is None:
+            raise PatchError(f"no {qualname!r} in the reference")
+        body = node.body
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return first - 1, node.end_lineno
+
+
+def apply_edit(source: str, target: str, old: str, new: str, *, where: str = "patch") -> str:
+    """``source`` with ``old`` replaced by ``new`` inside ``target``; ``old`` must occur exactly once there."""
+    start, end = _span(source, target)
+    lines = source.splitlines(keepends=True)
+    body = "".join(lines[start:end])
+    if "\n" not in old.strip("\n"):
+        count = body.count(old)
+        if count != 1:
+            raise PatchError(f"{where}: {old!r} occurs {count} times in {target} (must be exactly once)")
+        body = body.replace(old, new, 1)
+    else:
+        body = _replace_block(body, old, new, target, where)
+    return "".join(lines[:start]) + body + "".join(lines[end:])
+
+
+def _replace_block(body: str, old: str, new: str, target: str, where: str) -> str:
+    """Replace a block of whole lines, matched whatever its indentation, re-indented where found."""
+    want = textwrap.dedent(old.strip("\n")).splitlines()
+    have = body.splitlines(keepends=True)
+    hits = []
+    for i in range(len(have) - len(want) + 1):
+        indent = have[i][:len(have[i]) - len(have[i].lstrip())]
+        if all(h.rstrip("\n").rstrip() == ((indent + w) if w else "").rstrip()
+               for h, w in zip(have[i:i + len(want)], want)):
+            hits.append((i, indent))
+    if len(hits) != 1:
+        raise PatchError(f"{where}: the block starting {want[0].strip()!r} occurs {len(hits)} times in "
+                         f"{target} (must be exactly once)")
+    i, indent = hits[0]
+    repl = "".join((indent + line if line.strip() else "") + "\n"
+                   for line in textwrap.dedent(new.strip("\n")).splitlines()) if new.strip() else ""
+    return "".join(have[:i]) + repl + "".join(have[i + len(want):])
+
+
 class Variants:
     """The registry of one topic's buggy variants."""
 
@@ -85,7 +173,19 @@ class Variants:
         self.topic = topic
         self.items: dict[str, Variant] = {}
 
+    def patch(self, name: str, target: str, old: str, new: str, *, mistake: str | None = None) -> None:
+        """Variant ``name``: the reference with ``old`` replaced by ``new`` inside ``target``.
+
+        ``mistake`` (the feedback text naming the mistake) is required on the first edit of a variant.
+        """
+        if name not in self.items:
+            if not mistake:
+                raise ValueError(f"variant {name!r}: the first patch must state its mistake")
+            self.items[name] = Variant(self.topic, name, mistake)
+        self.items[name].edits.append((target, old, new))
+
     def bug(self, name: str, *, replaces: str, mistake: str):
+        """Decorator: variant ``name`` replaces the reference's ``replaces`` by the decorated function."""
         def register(fn):
             variant = self.items.setdefault(name, Variant(self.topic, name, mistake))
             variant.patches.append((replaces, fn))
