@@ -53,10 +53,17 @@ class CheckFailed(AssertionError):
         return "\n".join(lines)
 
 
-def check(task: str, points: float = 1, *, visibility: str = "visible"):
-    """Mark a grader test: the task id it grades (as in the stub's message) and its points."""
+def check(task: str, points: float = 1, *, visibility: str = "visible", spec: str | tuple[str, ...] = ()):
+    """Mark a grader test: the task id it grades (as in the stub's message) and its points.
+
+    ``spec`` is the phrase (or phrases) of the task's docstring that this check enforces, word for word
+    as the stub states it (whitespace aside): a test finds each one in the student's docstring, so no
+    check can demand what the contract does not say.
+    """
+    phrases = (spec,) if isinstance(spec, str) else tuple(spec)
+
     def wrap(fn):
-        return pytest.mark.llmlab(task=task, points=points, visibility=visibility)(fn)
+        return pytest.mark.llmlab(task=task, points=points, visibility=visibility, spec=phrases)(fn)
     return wrap
 
 
