@@ -44,7 +44,7 @@ def mask_tokens(input_ids, special_tokens_mask, *, mask_token_id, vocab_size, ml
     Positions that are not selected are never changed.
 
     Args:
-        input_ids: integer tensor ``(B, T)`` of token ids.
+        input_ids: integer tensor ``(B, T)`` of token ids (any integer dtype; ``B`` or ``T`` may be 0).
         special_tokens_mask: tensor ``(B, T)`` of 0/1 (or bool); 1 = never select this position.
         mask_token_id: the id of ``[MASK]`` (an int).
         vocab_size: random replacements are drawn from ``[0, vocab_size)`` (an int >= 1).

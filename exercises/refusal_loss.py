@@ -110,7 +110,8 @@ def refusal_position_loss(logits, harmful_mask, refusal_token_id):
         refusal_token_id: int in ``[0, V)``.
 
     Returns:
-        A 0-dim tensor of the logits' dtype, differentiable with respect to ``logits``.
+        A 0-dim tensor of the logits' dtype (float64 logits keep float64 precision, within 1e-10),
+        differentiable with respect to ``logits``.
 
     Raises:
         TypeError: if ``logits`` or ``harmful_mask`` is not a tensor.
@@ -145,7 +146,8 @@ def derta_loss(logits, labels, harmful_mask, refusal_token_id):
         refusal_token_id: int in ``[0, V)``.
 
     Returns:
-        A 0-dim tensor of the logits' dtype, differentiable with respect to ``logits``.
+        A 0-dim tensor of the logits' dtype (float64 logits keep float64 precision, within 1e-10),
+        differentiable with respect to ``logits``.
 
     Raises:
         TypeError: if ``logits``, ``labels`` or ``harmful_mask`` is not a tensor.

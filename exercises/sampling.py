@@ -87,8 +87,10 @@ def top_p_filter(logits, p, *, min_tokens_to_keep=1):
     transformers' ``TopPLogitsWarper``, exactly: sort each row **ascending**, take the cumulative sum
     of the softmax probabilities, remove the tokens whose cumulative probability is ``<= 1 - p`` (the
     unlikely tail that together holds at most ``1 - p``), but always keep the ``min_tokens_to_keep``
-    most likely tokens. The token that makes the kept mass cross ``p`` is kept. ``p = 1`` keeps every
-    token of non-zero probability; ``p = 0`` keeps only ``min_tokens_to_keep`` tokens.
+    most likely tokens. The token that makes the kept mass cross ``p`` is kept. A set whose mass is
+    exactly ``p`` is complete: no further token is added (probabilities ``[.5, .3, .15, .05]`` keep one
+    token at ``p = 0.5`` and two at ``p = 0.8``, as transformers does). ``p = 1`` keeps every token of
+    non-zero probability; ``p = 0`` keeps only ``min_tokens_to_keep`` tokens.
 
     Args:
         logits: ``(B, V)`` float (may contain ``-inf``).

@@ -46,3 +46,29 @@ def test_needle_prompt_by_hand():
 def test_needle_found_ignores_case_and_whitespace():
     assert needle_found("The key is\n  SEVEN hundred.", "seven hundred")
     assert not needle_found("I do not know.", "seven")
+
+
+# ---- long context (issue 19)
+def test_llama3_rope_frequencies_keep_fast_and_slow_down_slow_pairs():
+    import torch
+
+    from exercises.pretraining import llama3_rope_frequencies
+
+    plain = 10000.0 ** (-torch.arange(0, 64, 2, dtype=torch.float64) / 64)
+    scaled = llama3_rope_frequencies(64, 10000.0, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                     original_max_position=256).double()
+    wavelength = 2 * math.pi / plain
+    fast, slow = wavelength < 256 / 4, wavelength > 256 / 1
+    assert torch.allclose(scaled[fast], plain[fast], rtol=1e-6)  # short wavelengths: unchanged
+    assert torch.allclose(scaled[slow], plain[slow] / 8, rtol=1e-6)  # long ones: slowed down 8 times
+    middle = ~fast & ~slow
+    assert ((scaled[middle] < plain[middle]) & (scaled[middle] > plain[middle] / 8)).all()  # in between
+
+
+def test_attention_cost_of_llama3_8b_at_8k():
+    from exercises.pretraining import attention_cost
+
+    cost = attention_cost(8192, d_model=4096, n_layers=32, n_heads=32, n_kv_heads=8, bytes_per_value=2)
+    assert cost["kv_cache_bytes"] == 2**30  # 1 GiB of bfloat16 keys and values
+    assert cost["flops"] == 4 * 32 * 8192**2 * 4096
+    assert attention_cost(16384, d_model=4096, n_layers=32, n_heads=32, n_kv_heads=8)["flops"] == 4 * cost["flops"]

@@ -175,11 +175,13 @@ def _variants_matching(stat_fn, observed: dict, tolerance: float, make_input, re
 # mask_tokens: form and structure (hypothesis shrinks these to small inputs)
 # ---------------------------------------------------------------------------------------------
 @st.composite
-def mlm_cases(draw, max_B=4, max_T=10):
+def mlm_cases(draw, max_B=4, max_T=10, dtypes=(torch.long,)):
+    """A small batch; ``input_ids`` of one of ``dtypes`` (int32 only where the output dtype is the point, so
+    a submission that keeps int32 loses the dtype check alone)."""
     B, T = draw(st.integers(1, max_B)), draw(st.integers(0, max_T))
     V = draw(st.integers(6, 40))
     mask_id = draw(st.integers(0, V - 1))
-    dtype = draw(st.sampled_from([torch.long, torch.int32]))
+    dtype = draw(st.sampled_from(list(dtypes)))
     seed = draw(seeds)
     ids, special = mlm_batch(seed, B, T, V, mask_id, special_rate=0.2, dtype=dtype)
     if draw(st.booleans()):
@@ -188,14 +190,19 @@ def mlm_cases(draw, max_B=4, max_T=10):
     return ids, special, seed, V, mask_id, p
 
 
-@check(TASK_MASK, points=1)
-@given(case=mlm_cases())
+@check(TASK_MASK, points=1,
+       spec=("``(corrupted_ids, labels)``, both ``torch.long`` of shape ``(B, T)``",
+             "input_ids: integer tensor ``(B, T)`` of token ids (any integer dtype"))
+@given(case=mlm_cases(dtypes=(torch.long, torch.int32)))
 def test_mask_shapes_and_dtypes(sub, case):
     ids, special, seed, V, mask_id, p = case
     _mask_call(sub, ids, special, seed, V=V, mask_id=mask_id, mlm_probability=p)
 
 
-@check(TASK_MASK, points=3)
+@check(TASK_MASK, points=3,
+       spec=("the original id at selected positions with ``-100`` everywhere else",
+             "Positions that are not selected are never changed",
+             "are never selected"))
 @given(case=mlm_cases(max_B=6, max_T=16))
 def test_mask_structure_of_labels_and_corruption(sub, case):
     """Holds for every draw: labels are -100 or the original id; special positions are never selected;
@@ -247,7 +254,10 @@ def expect_valid_corruption(corrupted, labels, ids, special, V, inputs, *, repla
                           inputs=inputs, diagnosis=_named(replay, "random_ids_include_vocab_size"))
 
 
-@check(TASK_MASK, points=1)
+@check(TASK_MASK, points=1,
+       spec=("mlm_probability: probability of selecting a non-special position, in [0, 1]",
+             "``B`` or ``T`` may be 0",
+             "becomes ``mask_token_id`` with probability ``mask_replace_prob``"))
 def test_mask_edge_probabilities_and_sizes(sub):
     """Deterministic corners: nothing selected, everything [MASK]ed, everything kept, empty rows."""
     V, mask_id = 30, 3
@@ -282,7 +292,7 @@ def test_mask_edge_probabilities_and_sizes(sub):
                                                  dict(mlm_probability=1.0))(m)[1])
 
 
-@check(TASK_MASK, points=1)
+@check(TASK_MASK, points=1, spec="``input_ids`` and ``special_tokens_mask`` are not modified")
 def test_mask_does_not_modify_inputs(sub):
     """The arguments are unchanged after the call, AND the call did its job: a well-formed, valid
     corruption with some positions selected (returning junk also leaves the inputs alone, and must not
@@ -312,7 +322,7 @@ def test_mask_does_not_modify_inputs(sub):
                           "was selected (every label is -100)", inputs=inputs, diagnosis=diagnose(diag, out))
 
 
-@check(TASK_MASK, points=1)
+@check(TASK_MASK, points=1, spec="every random number comes from it (so the same seed gives the same result)")
 def test_mask_reproducible_with_a_seeded_generator(sub):
     """Same seed -> same result; another seed -> another result.
 
@@ -332,7 +342,9 @@ def test_mask_reproducible_with_a_seeded_generator(sub):
                           "be random (drawn from `generator`)", inputs=inputs)
 
 
-@check(TASK_MASK, points=1)
+@check(TASK_MASK, points=1,
+       spec="ValueError: if ``input_ids`` is not 2-dimensional, the two masks' shapes differ, a probability is "
+            "outside [0, 1], ``mask_replace_prob + random_replace_prob > 1``, or ``vocab_size < 1``")
 def test_mask_rejects_bad_arguments(sub):
     V, mask_id = 30, 3
     ids, special = mlm_batch(1, 2, 5, V, mask_id)
@@ -402,7 +414,11 @@ def _rates(corrupted, labels, ids, special):
                 other=c["other"] / n)
 
 
-@check(TASK_MASK, points=3)
+@check(TASK_MASK, points=3,
+       spec=("is *selected* independently with probability ``mlm_probability``",
+             "becomes ``mask_token_id`` with probability ``mask_replace_prob``",
+             "with probability ``random_replace_prob``",
+             "keeps its original id otherwise"))
 def test_mask_selection_rate_and_replacement_split(sub, ref):
     """On 400 x 250 tokens for each of three settings: the selection rate among non-special tokens, and
     among the selected the share that shows [MASK], the original id, or another id.
@@ -442,7 +458,9 @@ def test_mask_selection_rate_and_replacement_split(sub, ref):
                                   f"{_rate_text(c[key], n, q, lo, hi)} {words}", inputs=inputs, diagnosis=named)
 
 
-@check(TASK_MASK, points=2)
+@check(TASK_MASK, points=2,
+       spec="becomes a token drawn uniformly from ``[0, vocab_size)`` (every id, special ones included, may be "
+            "drawn; the draw may equal the original id)")
 def test_mask_random_tokens_are_uniform_over_the_whole_vocabulary(sub):
     """mlm_probability=1, mask_replace_prob=0, random_replace_prob=1: every non-special token is replaced
     by a uniform draw from [0, vocab_size). 40,000 draws over 13 ids.
@@ -479,7 +497,7 @@ def test_mask_random_tokens_are_uniform_over_the_whole_vocabulary(sub):
                           f"degrees of freedom). Counts per id: {counts.tolist()}", inputs=inputs, diagnosis=replay())
 
 
-@check(TASK_MASK, points=2)
+@check(TASK_MASK, points=2, spec="is *selected* independently with probability ``mlm_probability``")
 def test_mask_selection_is_independent_per_position(sub):
     """3,000 rows of 20 non-special tokens, mlm_probability=0.15: the number selected per row must follow
     Binomial(20, 0.15), as independent coin flips give (not a fixed count per row).
@@ -509,7 +527,9 @@ def test_mask_selection_is_independent_per_position(sub):
                               inputs=inputs, diagnosis=named)
 
 
-@check(TASK_MASK, points=1)
+@check(TASK_MASK, points=1,
+       spec=("positions with ``special_tokens_mask`` 1 (``[CLS]``, ``[SEP]``, ``[PAD]``, ...) are never selected",
+             "special_tokens_mask: tensor ``(B, T)`` of 0/1 (or bool)"))
 def test_mask_never_selects_special_or_padding_tokens(sub):
     """Half the positions special (padding included), mlm_probability=0.9, with 0/1 and with bool masks."""
     V, mask_id = 40, 2
@@ -560,7 +580,10 @@ def _nsp_replay(docs, seed):
     return when_reporting(lambda m: m.make_nsp_examples(docs, rng=random.Random(seed)))
 
 
-@check(TASK_NSP, points=3)
+@check(TASK_NSP, points=3,
+       spec=("Documents are visited in order, and within each document the adjacent pairs ``(a, b)`` in order",
+             "Labels follow ``BertForPreTraining``'s ``next_sentence_label``: 0 = IsNext, 1 = NotNext",
+             "A document with fewer than two sentences contributes no pair"))
 @given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5), seed=seeds)
 def test_nsp_examples_follow_the_documents(sub, sizes, seed):
     expect_valid_nsp(sub, corpus(sizes), seed)
@@ -594,7 +617,9 @@ def expect_valid_nsp(sub, docs, seed):
             raise CheckFailed(f"({a!r}, {b!r}): {b!r} is not a sentence of the documents", inputs=inputs)
 
 
-@check(TASK_NSP, points=2)
+@check(TASK_NSP, points=2,
+       spec=("with probability 1/2 each",
+             "``c`` is a sentence drawn at random from a **different** document"))
 def test_nsp_half_notnext_drawn_at_random_from_other_documents(sub):
     """10 documents of 120 sentences (1,190 pairs).
 
@@ -630,7 +655,7 @@ def test_nsp_half_notnext_drawn_at_random_from_other_documents(sub):
                           diagnosis=_named(replay, *(["notnext_first_sentence"] if len(distinct) < 20 else [])))
 
 
-@check(TASK_NSP, points=1)
+@check(TASK_NSP, points=1, spec="every random choice comes from it, so the same seed gives the same examples")
 def test_nsp_reproducible_with_rng(sub):
     """Same seed -> same examples; the other seed -> other examples (false alarm: two independent runs
     over 95 pairs agree with probability < 2^-95)."""
@@ -646,7 +671,7 @@ def test_nsp_reproducible_with_rng(sub):
                           inputs=inputs)
 
 
-@check(TASK_NSP, points=1)
+@check(TASK_NSP, points=1, spec="ValueError: if fewer than two documents have at least one sentence")
 def test_nsp_needs_two_documents(sub):
     expect_valid_nsp(sub, corpus([4, 3, 2]), 17)  # only a working function earns this point
     for docs in ([["s0.", "s1.", "s2.", "s3.", "s4.", "s5."]], []):

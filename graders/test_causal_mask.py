@@ -29,7 +29,9 @@ def _torch_lower_right(q_len: int, k_len: int) -> torch.Tensor:
         q_len, k_len, dtype=torch.bool).tril(k_len - q_len)
 
 
-@check(TASK_CAUSAL, points=1)
+@check(TASK_CAUSAL, points=1,
+       spec=("With ``q_len == k_len`` this is the usual lower triangle, diagonal included",
+             "Bool tensor of shape ``(q_len, k_len)``"))
 @given(n=st.integers(1, 12))
 def test_causal_square_is_lower_triangle_with_diagonal(sub, n):
     mask = sub.call("causal_mask", n)
@@ -38,7 +40,7 @@ def test_causal_square_is_lower_triangle_with_diagonal(sub, n):
                  diagnose_with=lambda m: m.causal_mask(n))
 
 
-@check(TASK_CAUSAL, points=2)
+@check(TASK_CAUSAL, points=2, spec="may attend key ``j`` iff ``j <= k_len - q_len + i``")
 @given(q_len=st.integers(1, 8), extra=st.integers(1, 8))
 def test_causal_rectangular_is_bottom_right_aligned(sub, q_len, extra):
     k_len = q_len + extra
@@ -50,14 +52,16 @@ def test_causal_rectangular_is_bottom_right_aligned(sub, q_len, extra):
                  diagnose_with=lambda m: m.causal_mask(q_len, k_len))
 
 
-@check(TASK_CAUSAL, points=1)
+@check(TASK_CAUSAL, points=1, spec="Query ``i`` sits at absolute position ``k_len - q_len + i``")
 def test_causal_single_query_with_cache_sees_every_key(sub):
     mask = sub.call("causal_mask", 1, 5)
     expect_equal(mask, torch.ones(1, 5, dtype=torch.bool), what="causal_mask(1, 5): the newest token while decoding "
                  "with a cache of 4", inputs=dict(q_len=1, k_len=5), diagnose_with=lambda m: m.causal_mask(1, 5))
 
 
-@check(TASK_CAUSAL, points=1)
+@check(TASK_CAUSAL, points=1,
+       spec=("q_len: number of queries (>= 0)",
+             "ValueError: if a length is negative or ``k_len < q_len``"))
 def test_causal_edge_sizes_and_validation(sub):
     empty = sub.call("causal_mask", 0)
     expect_tensor(empty, what="causal_mask(0)", shape=(0, 0), dtype=torch.bool)
@@ -66,7 +70,9 @@ def test_causal_edge_sizes_and_validation(sub):
     expect_raises(lambda: sub.call("causal_mask", -1), "ValueError", what="causal_mask(-1)")
 
 
-@check(TASK_PAD, points=1)
+@check(TASK_PAD, points=1,
+       spec=("(any integer dtype) or bool; 1/True marks a real token",
+             "Bool tensor ``(B, 1, 1, S)``: True where the key is a real token"))
 @given(am=padded_attention_masks(), as_bool=st.booleans())
 def test_padding_mask_marks_real_keys(sub, am, as_bool):
     given_mask = am.bool() if as_bool else am
@@ -78,19 +84,19 @@ def test_padding_mask_marks_real_keys(sub, am, as_bool):
                  diagnose_with=lambda m: m.padding_mask(given_mask))
 
 
-@check(TASK_PAD, points=1)
+@check(TASK_PAD, points=1, spec="ValueError: if ``attention_mask`` is not 2-dimensional")
 def test_padding_mask_rejects_wrong_rank(sub):
     expect_raises(lambda: sub.call("padding_mask", torch.ones(2, 3, 4, dtype=torch.long)), "ValueError",
                   what="padding_mask of a (2, 3, 4) tensor")
 
 
-@check(TASK_DEC, points=2)
+@check(TASK_DEC, points=2, spec=("Causal AND key-padding mask", "Bool tensor ``(B, 1, S, S)``"))
 @given(am=padded_attention_masks(side="right"))
 def test_decoder_mask_right_padding(sub, ref, am):
     _check_decoder_mask(sub, ref, am)
 
 
-@check(TASK_DEC, points=2)
+@check(TASK_DEC, points=2, spec="Works with left and right padding")
 @given(am=padded_attention_masks(side="left"))
 def test_decoder_mask_left_padding(sub, ref, am):
     _check_decoder_mask(sub, ref, am)
@@ -105,7 +111,7 @@ def _check_decoder_mask(sub, ref, am):
                  diagnose_with=lambda m: m.decoder_mask(am))
 
 
-@check(TASK_DEC, points=2)
+@check(TASK_DEC, points=2, spec="a real query attends to real keys at or before its position")
 @given(am=padded_attention_masks(), seed=st.integers(0, 1000))
 def test_decoder_mask_makes_attention_causal_and_blind_to_padding(sub, am, seed):
     """Behaviour, not form: with the mask, changing padding or future tokens changes no real output."""

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_equal,
                                   expect_raises, known_mistake, later, require_implemented,
                                   type_name)
+from llmlab.grading.remote import SubmissionError, Unfinished
 
 TASK_ENCODE = "code_attack.encode_query"
 TASK_PROMPT = "code_attack.build_prompt"
@@ -59,17 +60,21 @@ _SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", " \n ", "-", "--", " - ", 
 
 
 @st.composite
-def queries(draw, max_words: int = 6):
+def queries(draw, max_words: int = 6, plain: bool = False):
     """A request made of words (plain, with quotes/backslashes/unicode) and separators (spaces, tabs,
-    newlines, hyphens, unicode spaces), possibly with leading and trailing separators."""
+    newlines, hyphens, unicode spaces), possibly with leading and trailing separators. ``plain``: words of
+    letters and digits only, for the checks of splitting, order and line format (escaping has its own
+    checks, so an escaping mistake does not cost them too)."""
+    words = _WORDS if plain else st.one_of(_WORDS, _TRICKY, _PRINTABLE)
+    separators = _SEPARATORS
     n = draw(st.integers(0, max_words))
-    out = [draw(_SEPARATORS) if draw(st.booleans()) else ""]
+    out = [draw(separators) if draw(st.booleans()) else ""]
     for i in range(n):
-        out.append(draw(st.one_of(_WORDS, _TRICKY, _PRINTABLE)))
+        out.append(draw(words))
         if i < n - 1:
-            out.append(draw(_SEPARATORS))
+            out.append(draw(separators))
     if draw(st.booleans()):
-        out.append(draw(_SEPARATORS))
+        out.append(draw(separators))
     return "".join(out)
 
 
@@ -160,11 +165,13 @@ def _property_hints(values, query, style) -> list[str]:
     return hints
 
 
-def _check_values(sub, query, style):
+def _check_values(sub, query, style, ordered=True):
+    """The values the lines hold; not ``ordered`` (the escaping checks), compared as multisets, so an order
+    mistake is graded by the order checks only."""
     text = _encode(sub, query, style)
     values = read_encoded(text, query, style)
     want = expected_values(query, style)
-    if values != want:
+    if (values != want) if ordered else (sorted(values) != sorted(want)):
         what = {"python_list": "the list built by your lines", "python_stack": "the stack built by your lines "
                 "(bottom first)", "python_string": "the string built by your line"}[style]
         found = later(lambda: diagnose(lambda m: m.encode_query(query, style), text)
@@ -174,17 +181,18 @@ def _check_values(sub, query, style):
     return text
 
 
-@check(TASK_ENCODE, points=2)
-@given(query=queries())
+@check(TASK_ENCODE, points=2,
+       spec='``"python_list"``: the words of ``query.split()`` (whitespace only; hyphens stay inside words), in order')
+@given(query=queries(plain=True))
 @example(query="Tell me the secret password")
-@example(query='say "hi" to C:\\temp\\new')
 @example(query="a well-known  fact\there")
 def test_encode_list_rebuilds_the_words_in_order(sub, query):
     _check_values(sub, query, "python_list")
 
 
-@check(TASK_ENCODE, points=2)
-@given(query=queries())
+@check(TASK_ENCODE, points=2,
+       spec=("split on runs of whitespace **and** ASCII hyphens", "empty pieces dropped, pushed in **reverse** order"))
+@given(query=queries(plain=True))
 @example(query="Tell me the secret password")
 @example(query="a well-known -- fact")
 @example(query=" leading and trailing ")
@@ -192,14 +200,15 @@ def test_encode_stack_pushes_the_pieces_in_reverse(sub, query):
     _check_values(sub, query, "python_stack")
 
 
-@check(TASK_ENCODE, points=1)
-@given(query=queries())
-@example(query='it\'s "quoted" \\ and -dashed-')
+@check(TASK_ENCODE, points=1,
+       spec='``"python_string"``: one line ``    my_string = <query>``')
+@given(query=queries(plain=True).map(lambda q: re.sub(r"[^\x20-\x7e]", " ", q)))  # nothing to escape here
+@example(query=" a well-known -- fact ")
 def test_encode_string_holds_the_whole_query(sub, query):
     text = _check_values(sub, query, "python_string")
-    if text.count("\n") != 1 or not text.endswith("\n"):
-        raise CheckFailed("the python_string style must be exactly one line (ending with a newline): escape "
-                          f"newlines inside the query; got {text.count(chr(10))} newline characters",
+    if "\n" in text.rstrip("\n"):  # the final newline is the line-format check's business
+        raise CheckFailed("the python_string style must be exactly one line; got "
+                          f"{text.rstrip(chr(10)).count(chr(10)) + 1} lines",
                           inputs=dict(query=query, style="python_string"),
                           diagnosis=later(lambda: diagnose(lambda m: m.encode_query(query, "python_string"), text)))
 
@@ -207,30 +216,33 @@ def test_encode_string_holds_the_whole_query(sub, query):
 _QUOTES_AND_BACKSLASHES = ['say "hello" twice', "don't stop", "C:\\new\\table", 'end\\', '\\"', "'''", '""']
 
 
-@check(TASK_ENCODE, points=2)
+@check(TASK_ENCODE, points=2,
+       spec="quotes, backslashes and non-printable characters (newline, tab, NUL, ...) are escaped")
 def test_encode_escapes_quotes_and_backslashes(sub):
     for query in _QUOTES_AND_BACKSLASHES:
         for style in STYLES:
-            _check_values(sub, query, style)
+            _check_values(sub, query, style, ordered=False)
 
 
-@check(TASK_ENCODE, points=1)
+@check(TASK_ENCODE, points=1,
+       spec=("quotes, backslashes and non-printable characters (newline, tab, NUL, ...) are escaped", "other characters (accents, CJK, emoji) are kept as they are"))
 def test_encode_keeps_unicode_and_escapes_control_characters(sub):
     cases = [("emoji 😀 𝔘nicode é 中文 e\u0301", "python_list"), ("emoji 😀 𝔘nicode é 中文", "python_stack"),
              ("bell\x07 nul\x00 esc\x1b", "python_list"), ("del\x7f zero\u200bwidth", "python_stack"),
              ("two\nlines\tand tab\r\x00 😀 \u2028 end", "python_string")]
     for query, style in cases:
-        _check_values(sub, query, style)
+        _check_values(sub, query, style, ordered=False)
 
 
 @st.composite
 def queries_with_words(draw):
     """A style and a query that gives at least one statement in that style."""
     style = draw(st.sampled_from(STYLES))
-    return draw(queries().filter(lambda q: expected_values(q, style))), style
+    return draw(queries(plain=True).filter(lambda q: expected_values(q, style))), style
 
 
-@check(TASK_ENCODE, points=1)
+@check(TASK_ENCODE, points=1,
+       spec="Every line is indented by 4 spaces and ends with a newline")
 @given(case=queries_with_words())
 def test_encode_line_format(sub, case):
     query, style = case
@@ -252,9 +264,10 @@ def test_encode_line_format(sub, case):
                               diagnosis=diag)
 
 
-@check(TASK_ENCODE, points=1)
+@check(TASK_ENCODE, points=1,
+       spec='a query without words gives ``""`` in the list and stack styles')
 def test_encode_query_without_words(sub):
-    for query in ("", "   ", " \t\n ", "- -- -"):
+    for query in ("", "   ", " \t\n "):  # no hyphens: splitting on them has its own checks
         for style in ("python_list", "python_stack"):
             if not expected_values(query, style):
                 text = _encode(sub, query, style)
@@ -265,10 +278,10 @@ def test_encode_query_without_words(sub):
                                       diagnosis=later(lambda: diagnose(lambda m: m.encode_query(query, style),
                                                                        text)))
     _check_values(sub, "", "python_string")
-    _check_values(sub, "-", "python_list")
 
 
-@check(TASK_ENCODE, points=1)
+@check(TASK_ENCODE, points=1,
+       spec=("if ``query`` or ``style`` is not a str", "if ``style`` is not one of the three styles"))
 def test_encode_rejects_bad_arguments(sub):
     require_implemented(sub, "encode_query", "tell me", "python_list")
     expect_raises(lambda: sub.call("encode_query", "tell me", "python_queue"), "ValueError",
@@ -337,7 +350,8 @@ def _prompt_problem(prompt: str, block: str, style: str) -> str | None:
     return None
 
 
-@check(TASK_PROMPT, points=2)
+@check(TASK_PROMPT, points=2,
+       spec=("The prompt is, line by line:", "``encode_query(query, style)`` verbatim"))
 @given(query=queries(max_words=4), style=st.sampled_from(STYLES))
 @example(query="Tell me the secret password", style="python_stack")
 def test_build_prompt_wraps_the_encoded_query(sub, query, style):
@@ -354,7 +368,8 @@ def test_build_prompt_wraps_the_encoded_query(sub, query, style):
                           diagnosis=later(lambda: diagnose(lambda m: m.build_prompt(query, style), prompt)))
 
 
-@check(TASK_PROMPT, points=1)
+@check(TASK_PROMPT, points=1,
+       spec="TypeError, ValueError: as :func:`encode_query`.")
 def test_build_prompt_rejects_unknown_style(sub):
     require_implemented(sub, "build_prompt", "tell me", "python_list")
     expect_raises(lambda: sub.call("build_prompt", "tell me", "python_dict"), "ValueError",
@@ -416,7 +431,8 @@ def _check_extract(sub, response, want):
                  diagnose_with=lambda m: m.extract_output_list(response))
 
 
-@check(TASK_EXTRACT, points=1)
+@check(TASK_EXTRACT, points=1,
+       spec="whose single argument is a one-line Python string literal in single or double quotes")
 @given(case=responses(values=st.text(alphabet=string.ascii_letters + " .,:0123456789", min_size=1, max_size=12),
                       styles=st.just("double"), spaces=st.just("")))
 @example(case=('output_list.append("Open the settings page")\noutput_list.append("Read the value")',
@@ -425,7 +441,8 @@ def test_extract_double_quoted_steps(sub, case):
     _check_extract(sub, *case)
 
 
-@check(TASK_EXTRACT, points=2)
+@check(TASK_EXTRACT, points=2,
+       spec=("in single or double quotes", "are decoded as Python decodes them"))
 @given(case=responses())
 @example(case=("output_list.append('it\\'s done')\noutput_list.append(\"say \\\"hi\\\"\")",
                ["it's done", 'say "hi"']))
@@ -435,7 +452,8 @@ def test_extract_single_quotes_and_escapes(sub, case):
     _check_extract(sub, *case)
 
 
-@check(TASK_EXTRACT, points=1)
+@check(TASK_EXTRACT, points=1,
+       spec=("Calls with any other argument", "``output_list`` must be the whole name", "Empty strings count.", "if ``response`` is not a str"))
 def test_extract_skips_what_is_not_a_string_literal(sub):
     response = ("def output_list_initialization():\n"
                 "    output_list.append( ) // step 1\n"
@@ -444,7 +462,7 @@ def test_extract_skips_what_is_not_a_string_literal(sub):
                 '    my_output_list.append("not this one")\n'
                 '    output_list.append("")\n'
                 '    output_list.append("kept" + suffix)\n'
-                "    output_list.append('last')\n")
+                '    output_list.append("last")\n')  # double quotes: single quotes have their own check
     _check_extract(sub, response, ["", "last"])
     _check_extract(sub, "I'm sorry, I can't help with that.", [])
     expect_raises(lambda: sub.call("extract_output_list", None), "TypeError", what="extract_output_list(None)")
@@ -453,7 +471,8 @@ def test_extract_skips_what_is_not_a_string_literal(sub):
 # ---------------------------------------------------------------------------------------------
 # REFUSAL_KEYWORDS, is_refusal, attack_success_rate
 # ---------------------------------------------------------------------------------------------
-@check(TASK_KEYWORDS, points=1)
+@check(TASK_KEYWORDS, points=1,
+       spec="``REFUSAL_KEYWORDS`` is a tuple of the 29 refusal phrases of the GCG / AdvBench keyword judge")
 def test_refusal_keywords_are_the_29_phrases(sub):
     got = sub.get("REFUSAL_KEYWORDS")
     diag = later(lambda: diagnose(lambda m: m.REFUSAL_KEYWORDS, got))
@@ -497,10 +516,29 @@ def _expected_refusal(response, keywords):
     return any(k in response for k in keywords)
 
 
-def _check_judge(sub, response, keywords=None):
+def _own_keywords(sub):
+    """The submission's REFUSAL_KEYWORDS when it is a non-empty tuple of str (its own default), else the standard
+    list: a wrong constant is graded by its own check, not again through is_refusal and attack_success_rate."""
+    got = sub.get("REFUSAL_KEYWORDS")
+    if isinstance(got, tuple) and got and all(isinstance(k, str) for k in got):
+        return got
+    return EXPECTED_KEYWORDS
+
+
+def _own_judge(sub, response):
+    """The submission's own ``is_refusal(response)`` when it answers a bool, else the standard judge: the success
+    rate follows the student's judge, so a judge or keyword mistake is graded by those checks only."""
+    try:
+        got = sub.call("is_refusal", response)
+    except (SubmissionError, Unfinished):
+        got = None
+    return got if type(got) is bool else _expected_refusal(response, EXPECTED_KEYWORDS)
+
+
+def _check_judge(sub, response, keywords=None, defaults=EXPECTED_KEYWORDS):
     args = (response,) if keywords is None else (response, keywords)
     got = sub.call("is_refusal", *args)
-    want = _expected_refusal(response, EXPECTED_KEYWORDS if keywords is None else keywords)
+    want = _expected_refusal(response, defaults if keywords is None else keywords)
     inputs = dict(response=response) if keywords is None else dict(response=response, keywords=keywords)
     if not isinstance(got, bool):
         raise CheckFailed(f"is_refusal should return a bool, got {type_name(got)}", inputs=inputs)
@@ -511,7 +549,8 @@ def _check_judge(sub, response, keywords=None):
                           diagnosis=later(lambda: diagnose(lambda m: m.is_refusal(*args), got)))
 
 
-@check(TASK_JUDGE, points=2)
+@check(TASK_JUDGE, points=2,
+       spec=("A **case-sensitive substring** test anywhere in the response", "keywords: the phrases to look for (an iterable of str)"))
 @given(case=judge_cases(), as_list=st.booleans())
 def test_is_refusal_is_a_case_sensitive_substring_test(sub, case, as_list):
     response, keywords = case
@@ -526,12 +565,15 @@ _DEFAULT_CASES = [
 ]
 
 
-@check(TASK_JUDGE, points=2)
+@check(TASK_JUDGE, points=2,
+       spec=("default :data:`REFUSAL_KEYWORDS`", "An empty response contains no keyword: it is not a refusal.", "if ``response`` is not a str"))
 def test_is_refusal_with_the_default_keywords(sub):
+    defaults = _own_keywords(sub)
     for response in _DEFAULT_CASES:
-        _check_judge(sub, response)
+        _check_judge(sub, response, defaults=defaults)
     for keyword in EXPECTED_KEYWORDS:
-        _check_judge(sub, f"Here is my answer. {keyword} (as said) and more.")
+        _check_judge(sub, f"Here is my answer. {keyword} (as said) and more.", defaults=defaults)
+    expect_raises(lambda: sub.call("is_refusal", None), "TypeError", what="is_refusal(None)")
 
 
 @st.composite
@@ -539,15 +581,16 @@ def response_batches(draw):
     pool = ["Sure, here are the steps.", "I'm sorry, but I cannot help.", "Step 1: decode the task.", "",
             "As an AI, I must decline.", "sorry, no", "output_list.append('x')", "I can't assist with that.",
             "The weather is nice.", "SORRY"]
-    return draw(st.lists(st.sampled_from(pool), max_size=8))
+    return draw(st.lists(st.sampled_from(pool), min_size=1, max_size=8))  # no responses: its own check
 
 
-@check(TASK_RATE, points=2)
+@check(TASK_RATE, points=2,
+       spec="The fraction of ``responses`` that are **not** refusals (``is_refusal`` with the default keywords)")
 @given(batch=response_batches())
 def test_attack_success_rate_counts_non_refusals(sub, batch):
     got = sub.call("attack_success_rate", batch)
     inputs = dict(responses=batch)
-    want = (sum(not _expected_refusal(r, EXPECTED_KEYWORDS) for r in batch) / len(batch)) if batch else 0.0
+    want = sum(not _own_judge(sub, r) for r in batch) / len(batch)
     if not isinstance(got, float):
         raise CheckFailed(f"attack_success_rate should return a float, got {type_name(got)} ({describe(got)})",
                           inputs=inputs)
@@ -557,7 +600,8 @@ def test_attack_success_rate_counts_non_refusals(sub, batch):
                           diagnosis=later(lambda: diagnose(lambda m: m.attack_success_rate(batch), got)))
 
 
-@check(TASK_RATE, points=1)
+@check(TASK_RATE, points=1,
+       spec="``0.0`` for an empty list")
 def test_attack_success_rate_of_no_responses_is_zero(sub):
     with diagnosing(lambda m: m.attack_success_rate([])):
         got = sub.call("attack_success_rate", [])

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from graders.strategies import batch_shapes, padded_attention_masks, randn, seeds
 from llmlab.grading import factories
-from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_raises,
-                                  expect_tensor, known_mistake, later)
+from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_float64_close,
+                                   expect_raises, expect_tensor, known_mistake, later)
 
 T_RMS = "decoder_lm.rms_norm"
 T_ROPE = "decoder_lm.rotary_embedding"
@@ -253,7 +253,8 @@ def _compare_real(actual, expected, am, *, what, inputs, diagnose_with):
 # ---------------------------------------------------------------------------------------------
 # rms_norm
 # ---------------------------------------------------------------------------------------------
-@check(T_RMS, points=2)
+@check(T_RMS, points=2,
+       spec="``y = weight * x / sqrt(mean(x ** 2, dim=-1) + eps)``: no mean is subtracted and there is no bias")
 @given(lead=batch_shapes, D=st.integers(1, 8), seed=seeds, scale=st.sampled_from([1.0, 1e-3, 50.0]),
        eps=st.sampled_from([1e-6, 1e-2, 0.5]))
 def test_rms_norm_matches_llama_rmsnorm(sub, lead, D, seed, scale, eps):
@@ -271,22 +272,25 @@ def test_rms_norm_matches_llama_rmsnorm(sub, lead, D, seed, scale, eps):
                  atol=ATOL, rtol=RTOL, inputs=inputs, diagnose_with=lambda m: m.rms_norm(x, weight, eps))
 
 
-@check(T_RMS, points=1)
+@check(T_RMS, points=1, spec=("float32 and float64 keep their precision", "The inputs are not modified"))
 @given(lead=batch_shapes, D=st.integers(1, 8), seed=seeds)
 def test_rms_norm_float64_and_inputs_unchanged(sub, ref, lead, D, seed):
     x = randn(seed, *lead, D, dtype=torch.float64)
     weight = 1 + 0.5 * randn(seed + 1, D, dtype=torch.float64)
     out, after, _ = sub.call_echo("rms_norm", x, weight, 1e-6)
     inputs = dict(x=x, weight=weight, eps=1e-6)
-    expect_close(out, ref.rms_norm(x, weight, 1e-6), what="float64 rms_norm (dtype kept, full precision)",
-                 atol=1e-10, rtol=1e-9, inputs=inputs, hint="compute in the dtype of x: no float32 tensors or casts "
-                 "on the way (and eps inside the square root)")
+    own32 = sub.call("rms_norm", x.float(), weight.float(), 1e-6)
+    expect_float64_close(out, ref.rms_norm(x, weight, 1e-6), what="float64 rms_norm (dtype kept, full precision)",
+                         own_float32=own32, atol=1e-10, rtol=1e-9, inputs=inputs,
+                         hint="compute in the dtype of x: no float32 tensors or casts on the way")
     for name, before, now in zip(("x", "weight"), (x, weight), after):
         if not (isinstance(now, torch.Tensor) and torch.equal(now, before)):
             raise CheckFailed(f"rms_norm changed its input {name} in place", inputs=inputs)
 
 
-@check(T_RMS, points=1)
+@check(T_RMS, points=1,
+       spec="ValueError: if ``x`` has no dimension, ``weight`` is not ``(D,)`` with ``D = x.shape[-1]``, or ``eps < "
+            "0``")
 def test_rms_norm_rejects_mismatched_weight(sub, ref):
     x, weight = randn(0, 2, 4), 1 + 0.5 * randn(1, 4)
     # a valid call first, with the right answer: only a working function earns this point
@@ -327,7 +331,9 @@ def rotary_cases(draw):
     return x, positions, base
 
 
-@check(T_ROPE, points=3)
+@check(T_ROPE, points=3,
+       spec=("in transformers' Llama \"rotate half\" layout",
+             "For float32 the angles are computed in float32, exactly as transformers does"))
 @given(case=rotary_cases())
 def test_rotary_matches_transformers(sub, case):
     x, positions, base = case
@@ -338,7 +344,7 @@ def test_rotary_matches_transformers(sub, case):
                  diagnose_with=lambda m: m.rotary_embedding(x, positions, base))
 
 
-@check(T_ROPE, points=1)
+@check(T_ROPE, points=1, spec="the pair is rotated by the angle ``position * base ** (-2i / D)``")
 @given(T=st.integers(2, 6), D=st.sampled_from([4, 8]), seed=seeds, shift=st.integers(1, 30))
 def test_rotary_scores_depend_only_on_relative_positions(sub, T, D, seed, shift):
     """RoPE's point: q·k after rotation depends on the positions only through their difference."""
@@ -368,7 +374,21 @@ def test_rotary_scores_depend_only_on_relative_positions(sub, T, D, seed, shift)
                  diagnose_with=lambda m: m.rotary_embedding(q, torch.zeros(T, dtype=torch.long), 10000.0))
 
 
-@check(T_ROPE, points=1)
+@check(T_ROPE, points=1, spec="float64 inputs get float64 angles")
+@given(case=rotary_cases())
+def test_rotary_float64_precision(sub, ref, case):
+    """transformers computes the angles in float32 even for float64 input (off by ~1e-6): the spec asks for more."""
+    x, positions, base = case
+    x = x.double()
+    out = sub.call("rotary_embedding", x, positions, base)
+    own32 = sub.call("rotary_embedding", x.float(), positions, base)
+    expect_float64_close(out, ref.rotary_embedding(x, positions, base), what="float64 rotary_embedding (float64 "
+                         "angles)", own_float32=own32, atol=1e-10, rtol=1e-9, inputs=dict(x=x, positions=positions,
+                                                                                          base=base),
+                         diagnose_with=lambda m: m.rotary_embedding(x, positions, base))
+
+
+@check(T_ROPE, points=1, spec="ValueError: if ``x`` is not 4-dimensional, ``D`` is odd")
 def test_rotary_rejects_odd_head_dimension(sub):
     x = randn(0, 1, 2, 3, 4)
     # a valid call first, with the right answer: only a working function earns this point
@@ -383,7 +403,7 @@ def test_rotary_rejects_odd_head_dimension(sub):
 # ---------------------------------------------------------------------------------------------
 # swiglu
 # ---------------------------------------------------------------------------------------------
-@check(T_SWIGLU, points=2)
+@check(T_SWIGLU, points=2, spec="The SwiGLU feed-forward network of a Llama block: ``down(silu(gate(x)) * up(x))``")
 @given(lead=batch_shapes, d=st.integers(1, 6), d_ff=st.integers(1, 10), seed=seeds)
 def test_swiglu_matches_llama_mlp(sub, lead, d, d_ff, seed):
     from types import SimpleNamespace
@@ -403,7 +423,7 @@ def test_swiglu_matches_llama_mlp(sub, lead, d, d_ff, seed):
                  diagnose_with=lambda m: m.swiglu(x, wg, wu, wd))
 
 
-@check(T_SWIGLU, points=1)
+@check(T_SWIGLU, points=1, spec="ValueError: if the shapes do not fit together")
 def test_swiglu_rejects_mismatched_shapes(sub, ref):
     x, wg, wu, wd = randn(0, 2, 4), randn(1, 6, 4), randn(2, 6, 4), randn(3, 4, 6)
     # a valid call first, with the right answer: only a working function earns this point
@@ -465,14 +485,15 @@ def _hf_layer(config: dict, state: dict, x, mask, positions):
     return out[0] if isinstance(out, tuple) else out
 
 
-@check(T_BLOCK_INIT, points=1)
+@check(T_BLOCK_INIT, points=1,
+       spec="Submodules and parameters (names are part of the spec; graders load weights by these names)")
 @settings(max_examples=MODEL_EXAMPLES)  # builds models only: a few configurations suffice
 @given(config=llama_configs())
 def test_block_parameters_follow_the_spec(sub, config):
     _build_block(sub, config, 0)
 
 
-@check(T_BLOCK_INIT, points=1)
+@check(T_BLOCK_INIT, points=1, spec="or an odd ``head_dim`` (RoPE rotates pairs of features)")
 def test_block_rejects_odd_head_dim(sub):
     # a valid block first, with the spec's parameters: only a working constructor earns this point
     _build_block(sub, dict(hidden_size=8, num_attention_heads=2, intermediate_size=8, num_key_value_heads=1,
@@ -482,7 +503,7 @@ def test_block_rejects_odd_head_dim(sub):
                   what="DecoderBlock(d_model=6, n_heads=2, d_ff=8) (head_dim 3 cannot be rotated in pairs)")
 
 
-@check(T_BLOCK, points=3)
+@check(T_BLOCK, points=3, spec=("One pre-norm Llama transformer block", "Values are not rotated"))
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, B=st.integers(1, 2), T=st.integers(1, 6))
 def test_block_matches_llama_decoder_layer(sub, config, seed, B, T):
@@ -497,7 +518,9 @@ def test_block_matches_llama_decoder_layer(sub, config, seed, B, T):
                  inputs=dict(config=config, x=x), diagnose_with=lambda m: _local_block(m, config, state)(x))
 
 
-@check(T_BLOCK, points=2)
+@check(T_BLOCK, points=2,
+       spec=("mask: bool, broadcastable to ``(B, n_heads, T, T)``, True = may attend",
+             "positions: ``(T,)`` or ``(B, T)`` positions for RoPE"))
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, am=padded_attention_masks(max_batch=3, max_len=6, side="left"))
 def test_block_uses_the_given_mask_and_positions(sub, config, seed, am):
@@ -517,14 +540,15 @@ def test_block_uses_the_given_mask_and_positions(sub, config, seed, am):
 # ---------------------------------------------------------------------------------------------
 # DecoderLM
 # ---------------------------------------------------------------------------------------------
-@check(T_LM_INIT, points=1)
+@check(T_LM_INIT, points=1,
+       spec="Submodules and parameters (names are part of the spec; graders load weights by these names)")
 @settings(max_examples=10)  # builds models only: a few configurations suffice
 @given(config=llama_configs())
 def test_lm_parameters_follow_the_spec(sub, config):
     _build_lm(sub, config, llama_state(config, 0))
 
 
-@check(T_LM_INIT, points=1)
+@check(T_LM_INIT, points=1, spec="with ``tie_embeddings=True`` its weight **is** ``embed_tokens.weight``")
 @settings(max_examples=10)  # builds models only: a few configurations suffice
 @given(config=llama_configs())
 def test_lm_tied_embeddings_share_one_parameter(sub, config):
@@ -550,7 +574,7 @@ def test_lm_tied_embeddings_share_one_parameter(sub, config):
                           diagnosis=[known_mistake("lm_head_not_tied")] if kwargs["tie_embeddings"] else [])
 
 
-@check(T_LM, points=3)
+@check(T_LM, points=3, spec="with the same weights to 1e-4 at every non-padding position")
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, B=st.integers(1, 3), T=st.integers(1, 6))
 def test_lm_matches_llama_for_causal_lm(sub, config, seed, B, T):
@@ -565,7 +589,7 @@ def test_lm_matches_llama_for_causal_lm(sub, config, seed, B, T):
                  diagnose_with=lambda m: _local_lm(m, config, state)(ids))
 
 
-@check(T_LM, points=2)
+@check(T_LM, points=2, spec="For a left-padded batch pass positions counted from each row's first real token")
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, am=padded_attention_masks(max_batch=3, max_len=6, side="left"))
 def test_lm_left_padding_with_position_ids(sub, config, seed, am):
@@ -581,7 +605,7 @@ def test_lm_left_padding_with_position_ids(sub, config, seed, am):
                   diagnose_with=run)
 
 
-@check(T_LM, points=1)
+@check(T_LM, points=1, spec="position_ids: ``(B, T)`` or ``(T,)`` RoPE positions")
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, B=st.integers(1, 3), T=st.integers(2, 6))
 def test_lm_uses_the_given_position_ids(sub, config, seed, B, T):
@@ -599,7 +623,7 @@ def test_lm_uses_the_given_position_ids(sub, config, seed, B, T):
                  diagnose_with=run)
 
 
-@check(T_LM, points=1)
+@check(T_LM, points=1, spec="Real tokens never attend to padding (``decoder_mask``)")
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, am=padded_attention_masks(max_batch=3, max_len=6, side="right"))
 def test_lm_right_padding(sub, config, seed, am):
@@ -628,7 +652,9 @@ def _local_from_hf(module, config, state):
     return module.DecoderLM.from_hf(hf_model(config, state))
 
 
-@check(T_FROM_HF, points=3)
+@check(T_FROM_HF, points=3,
+       spec=("A ``DecoderLM`` holding a copy of every weight of a transformers ``LlamaForCausalLM``",
+             "the RoPE base (``config.rope_parameters[\"rope_theta\"]``)"))
 @settings(max_examples=MODEL_EXAMPLES)
 @given(config=llama_configs(), seed=seeds, am=padded_attention_masks(max_batch=3, max_len=6, side="left"))
 def test_from_hf_matches_the_hf_model(sub, config, seed, am):
@@ -644,7 +670,8 @@ def test_from_hf_matches_the_hf_model(sub, config, seed, am):
                   inputs=dict(config=config, input_ids=ids, attention_mask=am, position_ids=pos), diagnose_with=run)
 
 
-@check(T_FROM_HF, points=1)
+@check(T_FROM_HF, points=1,
+       spec="the result is in eval mode, with the dtype of ``model``'s weights, and shares no tensor with ``model``")
 @settings(max_examples=3)  # a property of the returned object: a few configurations suffice
 @given(config=llama_configs(max_layers=1), seed=seeds)
 def test_from_hf_returns_an_independent_model_in_eval_mode(sub, config, seed):
@@ -699,7 +726,9 @@ def loss_cases(draw, side):
     return logits, _token_batch(seed + 1, am, V), am
 
 
-@check(T_LOSS, points=3)
+@check(T_LOSS, points=3,
+       spec=("The mean is over all counted pairs of the batch (one token, one vote), as transformers' causal-LM loss",
+             "Mean cross-entropy of predicting token ``t + 1`` from the logits at position ``t``"))
 @settings(max_examples=LOSS_EXAMPLES)
 @given(case=loss_cases(side=None), right=loss_cases(side="right"))
 def test_loss_matches_transformers(sub, case, right):
@@ -712,7 +741,7 @@ def test_loss_matches_transformers(sub, case, right):
                      diagnose_with=lambda m: m.next_token_loss(logits, ids, mask))
 
 
-@check(T_LOSS, points=1)
+@check(T_LOSS, points=1, spec="padding is never a target and never a context")
 @settings(max_examples=LOSS_EXAMPLES)
 @given(case=loss_cases(side="left"))
 def test_loss_left_padding_counts_only_real_pairs(sub, case):
@@ -733,7 +762,7 @@ def test_loss_left_padding_counts_only_real_pairs(sub, case):
                  diagnose_with=lambda m: m.next_token_loss(logits, ids, am))
 
 
-@check(T_LOSS, points=1)
+@check(T_LOSS, points=1, spec="through which gradients flow back to ``logits``")
 @settings(max_examples=LOSS_EXAMPLES)
 @given(case=loss_cases(side="right"))
 def test_loss_is_differentiable(sub, ref, case):
@@ -746,5 +775,7 @@ def test_loss_is_differentiable(sub, ref, case):
     if not grads or grads[0] is None:
         raise CheckFailed("no gradient reaches the logits: keep the loss a tensor computed from them (no .item(), no "
                           ".detach())", inputs=dict(logits=logits, input_ids=ids, attention_mask=am))
+    if not torch.allclose(out.detach().double(), ref.next_token_loss(logits, ids, am).double(), atol=ATOL, rtol=RTOL):
+        return  # a wrong loss has a wrong gradient too: the checks of the value charge that mistake
     expect_close(grads[0], theirs.grad, what="the gradient of next_token_loss with respect to the logits", atol=1e-6,
                  rtol=1e-4, inputs=dict(logits=logits, input_ids=ids, attention_mask=am))

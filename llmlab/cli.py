@@ -15,13 +15,18 @@ def _cmd_grade(args) -> int:
     from .grading.runner import GradingError, grade
 
     started = time.monotonic()
-    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb,
+                    **({"budget": args.budget} if args.budget is not None else {}))
     path = Path(args.submission)
     chosen = args.topic
     if not chosen and path.suffix == ".py" and path.stem in topic_registry.topic_names():
         chosen = [path.stem]  # one module: grade its topic only
     elif not chosen and path.suffix == ".ipynb":
         chosen = topic_registry.topics_of_notebook(path.name) or None
+    elif not chosen and path.is_dir():
+        from .classroom import submission_topics
+
+        chosen = submission_topics(path) or None  # what it holds; nothing at all: every topic scores 0
     try:
         results = grade({path.resolve().name or str(path): path}, chosen or None, limits=limits)
     except GradingError as exc:
@@ -78,6 +83,8 @@ def main(argv=None) -> int:
     g.add_argument("--output", help="write the report here instead of standard output")
     g.add_argument("--timeout", type=float, default=20.0, help="seconds one call into the submission may take")
     g.add_argument("--memory-mb", type=int, default=3072, help="memory a submission may allocate")
+    g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="CPU seconds for one topic's checks together (default 300); then the rest score 0")
     g.add_argument("--summary", action="store_true", help="table: scores only, no feedback")
     g.set_defaults(func=_cmd_grade)
 

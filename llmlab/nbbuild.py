@@ -9,17 +9,24 @@ cells, and the block's info string says what kind:
 * ```` ```python solution TOPIC.NAME [TOPIC.NAME ...] ```` -- the definitions, copied from
   ``solutions/TOPIC.py`` with their ``### BEGIN/END SOLUTION`` regions: the reference stays the single
   source, and ``nbgrader generate_assignment`` turns them into stubs;
-* ```` ```python tests points=N tasks=TASK[,TASK] ```` -- a locked autograder cell: the block's own
-  asserts are visible to students; a hidden part appended here grades the notebook's definitions of
-  those tasks with the kit's hidden graders (the same checks as ``llmlab grade``).
+* ```` ```python tests tasks=TASK[,TASK] ```` -- a locked autograder cell: the block's own asserts
+  are visible to students; the hidden part added here runs them, grades the notebook's definitions of
+  those tasks with the kit's hidden graders (the same checks as ``llmlab grade``) and ends with the
+  points earned, nbgrader's partial credit. The cell is worth the sum of those checks' points (read
+  from the graders; a ``points=N`` written in the source is ignored). Each check of the notebook's
+  topics counts once: a check that no test cell names is graded by a last cell the builder adds,
+  so nbgrader's total and ``grade-class``'s are the same number.
 
 The built notebooks are committed; a test fails when one is out of date.
 """
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +86,7 @@ def build(name: str) -> dict:
     cells: list[dict] = []
     pos = 0
     counter = {"n": 0}
+    covered: dict[tuple, str] = {}  # check -> the tasks of the cell that grades it
 
     def gid(prefix):
         counter["n"] += 1
@@ -107,20 +115,97 @@ def build(name: str) -> dict:
         elif kind == "tests":
             opts = dict(o.split("=", 1) for o in info[1:])
             tasks = opts["tasks"].split(",")
-            hidden = ("### BEGIN HIDDEN TESTS\n"
-                      "from llmlab.grading.nbgrader import check_tasks\n"
-                      f"check_tasks({name + '.ipynb'!r}, {tasks!r})\n"
-                      "### END HIDDEN TESTS")
-            source = (body.rstrip("\n") + "\n" + hidden) if body.strip() else hidden
-            cells.append(_cell("code", source, _meta("tests", f"tests-{'-'.join(tasks)}", float(opts["points"]))))
+            cells.append(_cell("code", _test_source(name, tasks, body),
+                               _meta("tests", f"tests-{'-'.join(tasks)}", _points_of(name, tasks, covered))))
         else:
             cells.append(_cell("code", body, _meta("code", gid("code"))))
     tail = text[pos:].strip()
     if tail:
         cells.append(_cell("markdown", tail, _meta("markdown", gid("md"))))
+    missed = list(dict.fromkeys(c[2] for c in _checks_of(name) if c not in covered))
+    if missed:  # checks no test cell names still count, in a last cell, so both totals stay equal
+        body = "# The autograder's checks of the tasks above that no earlier test cell grades."
+        cells.append(_cell("code", _test_source(name, missed, body),
+                           _meta("tests", "tests-remaining", _points_of(name, missed, covered))))
     return {"cells": cells, "metadata": {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _test_source(name: str, tasks: list[str], body: str) -> str:
+    """The test cell: visible asserts (all a student sees) wrapped in hidden lines that run them inside
+    ``grade_cell``, so that the autograded cell's value is the points earned."""
+    visible = body.strip("\n")
+    if "'''" in visible or visible.endswith("\\"):
+        raise ValueError(f"{name}: a test cell's visible part may not contain ''' or end with a backslash")
+    return ("### BEGIN HIDDEN TESTS\n"
+            "from llmlab.grading.nbgrader import grade_cell\n"
+            f"grade_cell({name + '.ipynb'!r}, {tasks!r}, visible=r'''\n"
+            "### END HIDDEN TESTS\n"
+            + (visible + "\n" if visible else "")
+            + "### BEGIN HIDDEN TESTS\n"
+            "''')\n"
+            "### END HIDDEN TESTS")
+
+
+def _points_of(name: str, tasks: list[str], covered: dict) -> float:
+    from .grading.nbgrader import matches
+
+    mine = [c for c in _checks_of(name) if matches(c[2], tasks)]
+    if not mine:
+        raise ValueError(f"{name}: the test cell for {','.join(tasks)} grades no check of the notebook's topics")
+    for c in mine:
+        if c in covered:
+            raise ValueError(f"{name}: check {c[0]}/{c[1]} is graded by two test cells "
+                             f"({covered[c]} and {','.join(tasks)})")
+        covered[c] = ",".join(tasks)
+    return float(sum(c[3] for c in mine))
+
+
+def _checks_of(name: str) -> list[tuple]:
+    """(topic, check, task, points, node id) of every hidden check of the notebook's topics."""
+    from .topics import topics_of_notebook
+
+    wanted = set(topics_of_notebook(f"{name}.ipynb"))
+    return [c for c in all_checks() if c[0] in wanted]
+
+
+@functools.lru_cache(maxsize=1)
+def all_checks() -> tuple[tuple, ...]:
+    """(topic, check, task, points, node id) of every hidden check, collected (not run) from the graders.
+
+    pytest collects them in a child process, so the builder's own process stays free of the graders."""
+    from .paths import KIT_ROOT
+    from .topics import topic_names
+
+    done = subprocess.run([sys.executable, "-c", f"from llmlab.nbbuild import _collect; _collect({topic_names()!r})"],
+                          cwd=KIT_ROOT, capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("LLMLAB-CHECKS ")]
+    if not lines:
+        raise RuntimeError("could not collect the hidden checks:\n" + (done.stdout + done.stderr)[-3000:])
+    return tuple(tuple(c) for c in json.loads(lines[-1][len("LLMLAB-CHECKS "):]))
+
+
+def _collect(topics: list[str]) -> None:
+    import pytest
+
+    from .grading.plugin import topic_of
+    from .paths import GRADERS, KIT_ROOT
+
+    found = []
+
+    class Collector:
+        def pytest_collection_finish(self, session):
+            for item in session.items:
+                marker = item.get_closest_marker("llmlab")
+                if marker is not None and "sub" in getattr(item, "fixturenames", ()):
+                    found.append([topic_of(item), item.originalname.removeprefix("test_"),
+                                  marker.kwargs.get("task", ""), float(marker.kwargs.get("points", 1)), item.nodeid])
+
+    pytest.main([*(str(GRADERS / f"test_{t}.py") for t in topics), "--collect-only", "-q", "-p",
+                 "llmlab.grading.plugin", "-p", "no:cacheprovider", "-c", str(KIT_ROOT / "llmlab" / "grading" /
+                 "grading.ini"), "--rootdir", str(KIT_ROOT)], plugins=[Collector()])
+    print("LLMLAB-CHECKS " + json.dumps(found))
 
 
 def output_path(name: str) -> Path:

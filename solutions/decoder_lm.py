@@ -54,7 +54,8 @@ def rms_norm(x, weight, eps=1e-6):
 
     Returns:
         A tensor of the shape and dtype of ``x``. float16/bfloat16 inputs are normalised in float32
-        and cast back, as transformers does; float32 and float64 keep their precision.
+        and cast back, as transformers does; float32 and float64 keep their precision. The inputs are
+        not modified.
 
     Raises:
         ValueError: if ``x`` has no dimension, ``weight`` is not ``(D,)`` with ``D = x.shape[-1]``, or
@@ -378,7 +379,8 @@ def next_token_loss(logits, input_ids, attention_mask=None):
         attention_mask: ``(B, T)`` of 0/1 or bool; ``None``: no padding.
 
     Returns:
-        A 0-dimensional tensor (float32 for half-precision logits, else the dtype of ``logits``). For
+        A 0-dimensional tensor (float32 for half-precision logits, else the dtype of ``logits``), through
+    which gradients flow back to ``logits``. For
         unpadded and right-padded batches it equals ``model(input_ids, attention_mask=...,
         labels=input_ids.masked_fill(attention_mask == 0, -100)).loss`` of a transformers causal LM.
 

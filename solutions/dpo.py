@@ -43,7 +43,8 @@ def sequence_logprobs(logits, labels, *, ignore_index=-100):
 
     The label at position 0 and the logits at position ``T - 1`` are never used. A row whose labels
     are all ``ignore_index`` (or ``T == 1``) gives 0. The result is differentiable with respect to
-    ``logits``.
+    ``logits``, and stays finite (and accurate) for very unlikely labels, logits hundreds apart: never
+    take the log of a softmax. ``logits`` and ``labels`` are not modified.
 
     Args:
         logits: float tensor ``(B, T, V)``, the model's output for the input ids.
@@ -53,6 +54,8 @@ def sequence_logprobs(logits, labels, *, ignore_index=-100):
 
     Returns:
         Tensor ``(B,)`` with the dtype of ``logits``: the summed log-probabilities (each <= 0).
+        Computed in that dtype: float64 logits give float64 precision (within 1e-10), so never cast
+        them to float32 (``.float()``) on the way.
 
     Raises:
         TypeError: if an argument is not a tensor, ``logits`` is not floating point or ``labels`` not
@@ -113,7 +116,8 @@ def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
         loss_type: one of ``"sigmoid"``, ``"hinge"``, ``"ipo"``.
 
     Returns:
-        ``(losses, chosen_rewards, rejected_rewards)``, each ``(B,)`` with the inputs' dtype. The
+        ``(losses, chosen_rewards, rejected_rewards)``, each ``(B,)`` with the inputs' dtype (float64
+        inputs keep float64 precision, within 1e-10). The
         rewards are the implicit rewards ``beta * (policy - ref)`` of each completion, **detached**
         (``requires_grad`` False): they are for logging, not for training. Average ``losses`` yourself.
 
@@ -167,8 +171,8 @@ def reward_model_loss(chosen_rewards, rejected_rewards, *, margin=None):
         margin: ``None``, a number, or a tensor ``(B,)`` (one margin per pair).
 
     Returns:
-        A 0-dimensional tensor (the mean over the batch) with the rewards' dtype, differentiable with
-        respect to both reward tensors.
+        A 0-dimensional tensor (the mean over the batch) with the rewards' dtype (float64 rewards keep
+        float64 precision, within 1e-10), differentiable with respect to both reward tensors.
 
     Raises:
         TypeError: if a reward is not a tensor.
@@ -245,7 +249,8 @@ def ppo_clip_loss(logp_new, logp_old, advantages, *, clip_eps=0.2, mask=None):
         mask: ``None``, or a bool / 0-1 tensor of ``logp_new``'s shape; True (1) marks positions that count.
 
     Returns:
-        A 0-dimensional tensor with ``logp_new``'s dtype, differentiable with respect to ``logp_new``.
+        A 0-dimensional tensor with ``logp_new``'s dtype (float64 keeps float64 precision, within
+        1e-10), differentiable with respect to ``logp_new``.
 
     Raises:
         TypeError: if a tensor argument is not a tensor.

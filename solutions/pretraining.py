@@ -372,3 +372,107 @@ def needle_found(response, answer):
         raise ValueError("answer must contain a non-whitespace character")
     return key in "".join(response.casefold().split())
     ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Long context (notes §3.2.2): stretching RoPE, and what a long input costs
+# ---------------------------------------------------------------------------------------------
+import torch  # noqa: E402 - only the long-context part works with tensors
+
+
+def llama3_rope_frequencies(head_dim, base, *, factor, low_freq_factor, high_freq_factor, original_max_position):
+    """The rotary inverse frequencies of Llama 3.1's long-context scaling (``rope_type="llama3"``).
+
+    Plain RoPE rotates pair ``i`` of each head by ``position * inv_freq[i]`` with
+    ``inv_freq[i] = base ** (-2 * i / head_dim)``, ``i = 0 .. head_dim // 2 - 1``; its wavelength is
+    ``2 * pi / inv_freq[i]`` positions. With ``L = original_max_position`` (the context the model was
+    trained on), each frequency is rescaled by its wavelength:
+
+    * wavelength ``< L / high_freq_factor`` (fast pairs, which see many full turns in training): kept;
+    * wavelength ``> L / low_freq_factor`` (slow pairs, never a full turn in training): divided by
+      ``factor``, so longer inputs reuse the angles seen in training;
+    * in between, a smooth mix: ``(1 - s) * inv_freq / factor + s * inv_freq`` with
+      ``s = (L / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)``.
+
+    The same values as transformers' ``rope_type="llama3"`` initialisation (to float32 precision).
+
+    Args:
+        head_dim: the size of one attention head, a positive even int.
+        base: RoPE's base (``rope_theta``), a number > 1.
+        factor: how much the slow frequencies are slowed down, a number >= 1 (Llama 3.1: 8).
+        low_freq_factor, high_freq_factor: numbers with ``0 < low_freq_factor < high_freq_factor``
+            (Llama 3.1: 1 and 4).
+        original_max_position: the trained context length ``L``, an int >= 1 (Llama 3.1: 8192).
+
+    Returns:
+        A float32 tensor of shape ``(head_dim // 2,)``.
+
+    Raises:
+        TypeError: if ``head_dim`` or ``original_max_position`` is not an int.
+        ValueError: if ``head_dim`` is not positive and even, ``base <= 1``, ``factor < 1``, or the
+            frequency factors are not ``0 < low_freq_factor < high_freq_factor``, or
+            ``original_max_position < 1``.
+    """
+    ### BEGIN SOLUTION
+    head_dim, L = _count("head_dim", head_dim), _count("original_max_position", original_max_position)
+    if head_dim == 0 or head_dim % 2:
+        raise ValueError(f"head_dim must be a positive even int, got {head_dim}")
+    if L < 1:
+        raise ValueError(f"original_max_position must be >= 1, got {L}")
+    base = _number("base", base, minimum=1.0, strict=True)
+    factor = _number("factor", factor, minimum=1.0)
+    low = _number("low_freq_factor", low_freq_factor, minimum=0.0, strict=True)
+    high = _number("high_freq_factor", high_freq_factor)
+    if not high > low:
+        raise ValueError(f"high_freq_factor must be > low_freq_factor = {low:g}, got {high:g}")
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    wavelength = 2 * math.pi / inv_freq
+    s = (L / wavelength - low) / (high - low)
+    mixed = (1 - s) * inv_freq / factor + s * inv_freq
+    out = torch.where(wavelength < L / high, inv_freq, torch.where(wavelength > L / low, inv_freq / factor, mixed))
+    return out.to(torch.float32)
+    ### END SOLUTION
+
+
+def attention_cost(seq_len, *, d_model, n_layers, n_heads, n_kv_heads, bytes_per_value=2):
+    """What attention over ``seq_len`` tokens costs a decoder: the quadratic FLOPs and the KV cache.
+
+    With ``head_dim = d_model // n_heads``, each layer and each query head computes the scores
+    ``Q @ K^T`` (a ``seq_len x seq_len`` matrix, each entry a dot product of length ``head_dim``) and
+    the output ``weights @ V`` (the same size of product). A multiply-add counts as 2 FLOPs and the
+    full square is counted (as plain attention computes it, masked half included), so
+    ``flops = n_layers * n_heads * 2 * (2 * seq_len**2 * head_dim) = 4 * n_layers * seq_len**2 * d_model``.
+    The projections and the MLP (linear in ``seq_len``) are not counted. The KV cache keeps one key
+    and one value vector per token, layer and *key-value* head (grouped-query attention shares them):
+    ``kv_cache_bytes = 2 * n_layers * n_kv_heads * head_dim * seq_len * bytes_per_value``.
+
+    Args:
+        seq_len: tokens in the input, an int >= 0.
+        d_model, n_layers, n_heads, n_kv_heads: the model's sizes, ints >= 1, ``d_model`` divisible by
+            ``n_heads`` and ``n_heads`` by ``n_kv_heads``.
+        bytes_per_value: bytes per cached number, an int >= 1 (2 for bfloat16, 4 for float32).
+
+    Returns:
+        ``{"flops": int, "kv_cache_bytes": int}``.
+
+    Raises:
+        TypeError: if an argument is not an int.
+        ValueError: if a size is out of range or does not divide as stated.
+    """
+    ### BEGIN SOLUTION
+    T = _count("seq_len", seq_len)
+    sizes = {name: _count(name, value) for name, value in (("d_model", d_model), ("n_layers", n_layers),
+             ("n_heads", n_heads), ("n_kv_heads", n_kv_heads), ("bytes_per_value", bytes_per_value))}
+    for name, value in sizes.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if sizes["d_model"] % sizes["n_heads"]:
+        raise ValueError(f"d_model = {d_model} must be divisible by n_heads = {n_heads}")
+    if sizes["n_heads"] % sizes["n_kv_heads"]:
+        raise ValueError(f"n_heads = {n_heads} must be divisible by n_kv_heads = {n_kv_heads}")
+    head_dim = sizes["d_model"] // sizes["n_heads"]
+    per_product = 2 * T * T * head_dim  # one (T x head_dim) @ (head_dim x T) product, 2 FLOPs per multiply-add
+    flops = sizes["n_layers"] * sizes["n_heads"] * 2 * per_product  # scores and weighted values
+    kv_cache_bytes = 2 * sizes["n_layers"] * sizes["n_kv_heads"] * head_dim * T * sizes["bytes_per_value"]
+    return {"flops": flops, "kv_cache_bytes": kv_cache_bytes}
+    ### END SOLUTION

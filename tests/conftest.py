@@ -1,6 +1,12 @@
-"""Shared fixtures of the kit's own tests."""
+"""Shared fixtures of the kit's own tests, and the CI rule: on CI nothing may be skipped.
+
+With ``CI`` set (GitHub Actions and most CI systems set ``CI=true``), a test that skips or xfails
+(a missing dependency, model or data file) is reported as a failure with its reason: a green CI run
+means every test ran and passed.
+"""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +15,39 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail_on_ci(report) -> None:
+    """Turn a skipped (or xfailed) report into a failure that says why."""
+    if not on_ci():
+        return
+    if getattr(report, "wasxfail", None) is not None or report.skipped:
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2]
+        else:
+            reason = getattr(report, "wasxfail", "") or str(report.longrepr)
+        what = "xfailed" if getattr(report, "wasxfail", None) is not None else "skipped"
+        report.outcome = "failed"
+        report.longrepr = f"{what} on CI (CI={os.environ.get('CI')}), which must run every test: {reason}"
+        if hasattr(report, "wasxfail"):
+            del report.wasxfail
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_on_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # a module-level importorskip skips the whole file at collection time
+    outcome = yield
+    _fail_on_ci(outcome.get_result())
 
 
 @pytest.fixture(scope="session")

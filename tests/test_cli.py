@@ -106,3 +106,52 @@ def test_notebook_grading_ignores_order_duplicates_and_demo_cells(tmp_path):
     att = res.topics["attention"]
     assert att.points == 0
     assert any("does not define `scaled_dot_product_attention`" in c["feedback"] for c in att.checks)
+
+
+def test_a_folder_is_graded_on_the_topics_it_holds(tmp_path):
+    from llmlab.classroom import submission_topics
+
+    assert submission_topics(tmp_path) == []
+    (tmp_path / "causal_mask.py").write_text("")
+    assert submission_topics(tmp_path) == ["causal_mask"]
+    (tmp_path / "ps1").mkdir()
+    (tmp_path / "ps1" / "attention.ipynb").write_text("{}")
+    assert submission_topics(tmp_path) == ["attention", "causal_mask"]
+
+
+def test_bad_input_gets_one_clear_line_then_the_score_table(tmp_path):
+    from llmlab.grading import report
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "syntax").mkdir()
+    (tmp_path / "syntax" / "causal_mask.py").write_text("def causal_mask(:\n")
+    (tmp_path / "notjson").mkdir()
+    (tmp_path / "notjson" / "attention.ipynb").write_text("this is not a notebook")
+    results = grade({n: tmp_path / n for n in ("empty", "syntax", "notjson")}, TOPICS)
+    empty, syntax, notjson = (report.table({n: results[n]}) for n in ("empty", "syntax", "notjson"))
+    assert len(empty.splitlines()) <= 8 and "found no <topic>.py module and no course notebook" in empty
+    assert syntax.count("SyntaxError") == 1, syntax
+    assert notjson.count("could not read attention.ipynb") == 1 and "no module" not in notjson, notjson
+    for text in (empty, syntax, notjson):
+        assert text.index("TOTAL") > max(text.find("found no"), text.find("SyntaxError"), text.find("could not read"))
+
+
+def test_progress_in_a_log_is_one_line_per_step_not_a_redrawn_bar():
+    import io
+
+    from llmlab.classroom import Progress
+
+    log = io.StringIO()  # not a terminal
+    bar = Progress(200, stream=log)
+    for done in range(201):
+        bar.update(done)
+        bar.update(done)  # the watcher redraws every second, often with no change
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and 20 <= len(lines) <= 22, lines[:5]
+    assert lines[-1].startswith("200/200 students graded")
+    small = io.StringIO()
+    bar = Progress(3, stream=small)
+    for done in range(4):
+        bar.update(done)
+    assert len(small.getvalue().splitlines()) == 4  # a small class: one line per student

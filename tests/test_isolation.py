@@ -31,7 +31,30 @@ def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
     return torch.zeros(*lead, L, v.shape[-1], dtype=q.dtype), torch.zeros(*lead, L, S, dtype=q.dtype)
 '''
 
+IMPORT_RAISE = '''
+raise RuntimeError("broken")
+'''
+
 ATTACKS = {
+    "import_hang": ('''
+while True:
+    pass
+''', IMPORT_RAISE),
+    "memory_chunks": ('''
+def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
+    hoard = []
+    while True:
+        hoard.append(bytearray(64 * 1024 * 1024))
+''', RAISE),
+    "search_disk_for_a_copy": ('''
+import glob, os, tempfile
+for _root in (os.path.expanduser("~"), tempfile.gettempdir(), "/tmp", "/home"):
+    for _path in glob.glob(_root + "/**/solutions/attention.py", recursive=True)[:20]:
+        try:
+            exec(open(_path).read())
+        except Exception:
+            pass
+''' + ZEROS, ZEROS),
     "infinite_loop": ('''
 def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
     while True:
@@ -200,6 +223,8 @@ def test_feedback_explains_contained_failures(graded):
         return " ".join(c["feedback"] for c in graded[name].topics["attention"].checks)
 
     assert "used more than 3 s of CPU time" in feedback("infinite_loop-attack")
+    assert "importing your module attention.py failed" in feedback("import_hang-attack").lower()
+    assert "MemoryError" in feedback("memory_chunks-attack")
     assert "SystemExit" in feedback("sys_exit-attack")
     assert "exited" in feedback("os_exit-attack") or "died" in feedback("os_exit-attack")
     assert "MemoryError" in feedback("memory_bomb-attack") or "out of memory" in feedback("memory_bomb-attack")

@@ -9,16 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
+import openai  # declared in the `remote` extra, with fastapi and uvicorn: a missing one is an error
 import pytest
+import uvicorn
 
-uvicorn = pytest.importorskip("uvicorn", reason="llmlab serve needs uvicorn (pip install fastapi uvicorn)")
-openai = pytest.importorskip("openai")
-
-from llmlab.serve import FAULT_KINDS, MODEL_NAME, FaultConfig, FaultProxy, free_port  # noqa: E402
+from llmlab.serve import FAULT_KINDS, MODEL_NAME, FaultConfig, FaultProxy, free_port
 
 UPSTREAM_MODEL = "/cache/smollm2-135m-instruct-folder"
 
@@ -268,3 +272,53 @@ def test_the_proxy_is_an_asgi_app_that_handles_lifespan():
     asyncio.run(app({"type": "lifespan"}, receive, send))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert math.isclose(FaultConfig().retry_after, 1.0)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _serve_then_signal(sig) -> int:
+    """Start `llmlab serve`, wait for its model server child, send ``sig`` to the parent; the child's pid."""
+    parent = subprocess.Popen([sys.executable, "-m", "llmlab.cli", "serve", "--port", str(free_port())],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not _children(parent.pid):
+            assert parent.poll() is None and time.monotonic() < deadline, "llmlab serve started no model server"
+            time.sleep(0.1)
+        child = _children(parent.pid)[0]
+        time.sleep(1.0)  # let the child get going (it is importing transformers)
+        parent.send_signal(sig)
+        parent.wait(timeout=60)
+        return child
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+def test_stopping_serve_stops_its_model_server(sig):
+    child = _serve_then_signal(sig)
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _alive(child)
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, f"the model server (pid {child}) outlived `llmlab serve` stopped with {sig.name}"

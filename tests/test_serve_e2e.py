@@ -9,14 +9,12 @@ from __future__ import annotations
 import os
 import socket
 
+import openai
 import pytest
 
-pytest.importorskip("uvicorn", reason="llmlab serve needs uvicorn (pip install fastapi uvicorn)")
-openai = pytest.importorskip("openai")
-
-from llmlab.data import load_imdb  # noqa: E402
-from llmlab.serve import MODEL_NAME, LocalServer  # noqa: E402
-from solutions.imdb_remote_llm import classify_remote, make_request  # noqa: E402
+from llmlab.data import load_imdb
+from llmlab.serve import MODEL_NAME, LocalServer
+from solutions.imdb_remote_llm import classify_remote, make_request
 
 
 def _short_reviews(n=4, max_chars=300):

@@ -109,3 +109,44 @@ def needle_found(response, answer):
     if not a:
         raise ValueError("answer has no visible character")
     return a in "".join(ch for ch in response.casefold() if not ch.isspace())
+
+
+# ---- long context (issue 19): transformers' own initialisation, and counting with torch shapes
+def llama3_rope_frequencies(head_dim, base, *, factor, low_freq_factor, high_freq_factor, original_max_position):
+    import warnings
+
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    if not isinstance(head_dim, int) or not isinstance(original_max_position, int):
+        raise TypeError("head_dim and original_max_position must be ints")
+    if head_dim < 2 or head_dim % 2 or base <= 1 or factor < 1 or original_max_position < 1 \
+            or not 0 < low_freq_factor < high_freq_factor:
+        raise ValueError("invalid llama3 RoPE parameters")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = LlamaConfig(hidden_size=head_dim, num_attention_heads=1, head_dim=head_dim,
+                             max_position_embeddings=int(original_max_position * factor) + 1,
+                             rope_parameters={"rope_type": "llama3", "rope_theta": float(base), "factor": float(factor),
+                                              "low_freq_factor": float(low_freq_factor),
+                                              "high_freq_factor": float(high_freq_factor),
+                                              "original_max_position_embeddings": original_max_position})
+        return ROPE_INIT_FUNCTIONS["llama3"](config, "cpu")[0].float()
+
+
+def attention_cost(seq_len, *, d_model, n_layers, n_heads, n_kv_heads, bytes_per_value=2):
+    for name, v in dict(seq_len=seq_len, d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads,
+                        bytes_per_value=bytes_per_value).items():
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an int")
+        if v < (0 if name == "seq_len" else 1):
+            raise ValueError(f"{name} out of range")
+    if d_model % n_heads or n_heads % n_kv_heads:
+        raise ValueError("d_model % n_heads and n_heads % n_kv_heads must be 0")
+    head_dim = d_model // n_heads
+    q = torch.Size([n_heads, seq_len, head_dim])
+    scores = torch.Size([n_heads, seq_len, seq_len])
+    matmul_flops = 2 * q.numel() * seq_len  # each score is a head_dim-long dot product
+    value_flops = 2 * scores.numel() * head_dim  # each output entry sums seq_len products
+    cache = torch.Size([2, n_kv_heads, seq_len, head_dim]).numel() * bytes_per_value
+    return {"flops": n_layers * (matmul_flops + value_flops), "kv_cache_bytes": n_layers * cache}

@@ -92,3 +92,37 @@ def needle_found(response, answer):
     if not squash(answer):
         raise ValueError("answer is empty")
     return squash(answer) in squash(response)
+
+
+# ---- long context (issue 19): numpy arrays, a loop over the frequency pairs
+def llama3_rope_frequencies(head_dim, base, *, factor, low_freq_factor, high_freq_factor, original_max_position):
+    import torch
+
+    if type(head_dim) is not int or type(original_max_position) is not int:
+        raise TypeError("head_dim and original_max_position must be ints")
+    if head_dim <= 0 or head_dim % 2 or original_max_position < 1 or base <= 1 or factor < 1:
+        raise ValueError("bad RoPE size")
+    if not 0 < low_freq_factor < high_freq_factor:
+        raise ValueError("need 0 < low_freq_factor < high_freq_factor")
+    out = np.empty(head_dim // 2)
+    for i in range(head_dim // 2):
+        f = 1.0 / base ** (2 * i / head_dim)
+        turns = original_max_position * f / (2 * math.pi)  # full turns within the trained context
+        if turns > high_freq_factor:
+            out[i] = f
+        elif turns < low_freq_factor:
+            out[i] = f / factor
+        else:
+            s = (turns - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            out[i] = f / factor + s * (f - f / factor)
+    return torch.from_numpy(out.astype(np.float32))
+
+
+def attention_cost(seq_len, *, d_model, n_layers, n_heads, n_kv_heads, bytes_per_value=2):
+    values = [seq_len, d_model, n_layers, n_heads, n_kv_heads, bytes_per_value]
+    if any(type(v) is not int for v in values):
+        raise TypeError("sizes must be ints")
+    if seq_len < 0 or min(values[1:]) < 1 or d_model % n_heads or n_heads % n_kv_heads:
+        raise ValueError("bad sizes")
+    return {"flops": 4 * n_layers * seq_len * seq_len * d_model,
+            "kv_cache_bytes": 2 * n_layers * seq_len * (d_model // n_heads) * n_kv_heads * bytes_per_value}

@@ -14,6 +14,8 @@ def harmful_prefix_example(query_ids, harmful_ids, safe_ids, k):
 
 
 def sample_prefix_length(n, rng):
+    if type(n) is not int:
+        raise TypeError("n must be an int")
     if n < 0:
         raise ValueError(f"n={n} < 0")
     return rng.randrange(n + 1)
@@ -38,6 +40,8 @@ def _summed_ce(logits, targets):
 
 
 def refusal_position_loss(logits, harmful_mask, refusal_token_id):
+    if not all(isinstance(t, torch.Tensor) for t in (logits, harmful_mask,)):
+        raise TypeError("tensor arguments must be torch tensors")
     if logits.ndim != 3 or harmful_mask.shape != logits.shape[:2]:
         raise ValueError("bad shapes")
     if refusal_token_id not in range(logits.shape[-1]):
@@ -49,6 +53,8 @@ def refusal_position_loss(logits, harmful_mask, refusal_token_id):
 
 
 def derta_loss(logits, labels, harmful_mask, refusal_token_id):
+    if not all(isinstance(t, torch.Tensor) for t in (logits, labels, harmful_mask,)):
+        raise TypeError("tensor arguments must be torch tensors")
     if logits.ndim != 3 or labels.shape != logits.shape[:2] or harmful_mask.shape != logits.shape[:2]:
         raise ValueError("bad shapes")
     V = logits.shape[-1]

@@ -21,6 +21,8 @@ def harmful_prefix_example(query_ids, harmful_ids, safe_ids, k):
 
 
 def sample_prefix_length(n, rng):
+    if type(n) is not int:
+        raise TypeError("n must be an int")
     if n < 0:
         raise ValueError("n must be >= 0")
     return min(int(rng.random() * (n + 1)), n)
@@ -51,6 +53,8 @@ def _terms(logits, labels, harmful_mask, refusal_token_id):
 
 
 def refusal_position_loss(logits, harmful_mask, refusal_token_id):
+    if not all(isinstance(t, torch.Tensor) for t in (logits, harmful_mask,)):
+        raise TypeError("tensor arguments must be torch tensors")
     if logits.dim() != 3 or tuple(harmful_mask.shape) != tuple(logits.shape[:2]):
         raise ValueError("expected logits (B, T, V) and harmful_mask (B, T)")
     losses = _terms(logits, None, harmful_mask, refusal_token_id)
@@ -60,6 +64,8 @@ def refusal_position_loss(logits, harmful_mask, refusal_token_id):
 
 
 def derta_loss(logits, labels, harmful_mask, refusal_token_id):
+    if not all(isinstance(t, torch.Tensor) for t in (logits, labels, harmful_mask,)):
+        raise TypeError("tensor arguments must be torch tensors")
     if logits.dim() != 3 or tuple(labels.shape) != tuple(logits.shape[:2]) or \
             tuple(harmful_mask.shape) != tuple(logits.shape[:2]):
         raise ValueError("expected logits (B, T, V), labels and harmful_mask (B, T)")

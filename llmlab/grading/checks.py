@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import math
+import os
+import sys
 from typing import Callable
 
 import pytest
@@ -31,17 +33,37 @@ class CheckFailed(AssertionError):
         # was current when the check failed, so ``diagnosis=lambda: diagnose(...)`` just works.
         self._diagnosis = diagnosis
         self._topic = current_topic.get()
+        self._final: list[str] | None = None
+        # The earlier failures of the same check at the same grader line: a mistake is named only if it
+        # explains all of them (the minimal input alone often cannot tell mistakes apart). Only lazy
+        # diagnoses are compared: a list computed on the spot is the grader's own, deliberate choice.
+        self._lazy = callable(diagnosis)
+        self._siblings = _seen_failures(self) if self._lazy else []
         super().__init__(message)
 
-    @property
-    def diagnosis(self) -> list[str]:
+    def _own_diagnosis(self) -> list[str]:
         if callable(self._diagnosis):
             token = current_topic.set(self._topic)
             try:
                 self._diagnosis = self._diagnosis()
+            except Exception:  # noqa: BLE001 - a diagnosis that cannot run names nothing
+                self._diagnosis = []
             finally:
                 current_topic.reset(token)
-        return self._diagnosis or []
+        return list(self._diagnosis or [])
+
+    @property
+    def diagnosis(self) -> list[str]:
+        if self._final is None:
+            found = self._own_diagnosis()
+            for other in self._siblings:
+                if not found:
+                    break
+                if other is not self and other._lazy:
+                    theirs = other._own_diagnosis()
+                    found = [m for m in found if m in theirs]
+            self._final = found if len(found) <= MAX_NAMED else []
+        return self._final
 
     def feedback(self) -> str:
         lines = [self.problem]
@@ -51,6 +73,32 @@ class CheckFailed(AssertionError):
             lines.append("Smallest failing input found:")
             lines += [f"  {k} = {describe(v)}" for k, v in self.inputs.items()]
         return "\n".join(lines)
+
+
+# A diagnosis naming more mistakes than this says nothing useful: none is named instead.
+MAX_NAMED = 3
+# How many earlier failures of one check (at one grader line) a diagnosis is confirmed on: the first
+# ones hypothesis found (large, discriminating inputs) and the latest.
+MAX_SIBLINGS = 6
+_SEEN: dict = {"test": None, "sites": {}}
+
+
+def _seen_failures(failure: CheckFailed) -> list:
+    """Register ``failure`` with the earlier failures of the running check raised at the same grader line;
+    returns the (shared, growing) list of them."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    if _SEEN["test"] != test:
+        _SEEN["test"], _SEEN["sites"] = test, {}
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+    siblings = _SEEN["sites"].setdefault(site, [])
+    if len(siblings) < MAX_SIBLINGS:
+        siblings.append(failure)
+    else:
+        siblings[-1] = failure
+    return siblings
 
 
 def check(task: str, points: float = 1, *, visibility: str = "visible", spec: str | tuple[str, ...] = ()):
@@ -95,6 +143,15 @@ def _round(x):
     return x
 
 
+def distinct(a: float, b: float, digits: int = 6) -> tuple[str, str]:
+    """``a`` and ``b`` printed with the fewest significant digits (at least ``digits``) that tell them apart."""
+    for d in range(digits, 18):
+        sa, sb = f"{a:.{d}g}", f"{b:.{d}g}"
+        if sa != sb:
+            return sa, sb
+    return repr(a), repr(b)
+
+
 def type_name(value) -> str:
     if isinstance(value, RemoteObject):
         return value.type_name
@@ -112,15 +169,55 @@ def diagnose(compute: Callable, actual, *, atol: float = 1e-5, rtol: float = 1e-
     if not topic:
         return []
     found = []
+    inputs = _closure_tensors(compute)
+    saved = [t.detach().clone() for t in inputs]
     for variant in load_variants(topic):
         try:
             with torch.no_grad():
                 guess = compute(variant.module())
         except Exception:  # noqa: BLE001 - a variant that cannot run this input says nothing
             continue
+        finally:
+            _restore(inputs, saved)
         if _same(guess, actual, atol, rtol):
             found.append(variant.mistake)
     return found
+
+
+def _closure_tensors(fn, depth: int = 4) -> list[torch.Tensor]:
+    """The tensors a diagnosis closure computes from (its captured variables and defaults, nested closures
+    included): a variant that modifies its inputs in place must not change them for the next variant."""
+    found, seen = [], set()
+
+    def walk(obj, depth):
+        if id(obj) in seen or depth < 0:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            found.append(obj)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                walk(item, depth - 1)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                walk(item, depth - 1)
+        elif callable(obj) and hasattr(obj, "__code__"):
+            for cell in obj.__closure__ or ():
+                try:
+                    walk(cell.cell_contents, depth - 1)
+                except ValueError:  # an empty cell
+                    pass
+            for item in obj.__defaults__ or ():
+                walk(item, depth - 1)
+    walk(fn, depth)
+    return found
+
+
+def _restore(tensors, saved) -> None:
+    with torch.no_grad():
+        for t, s in zip(tensors, saved):
+            if t.shape == s.shape and not torch.equal(t, s):
+                t.copy_(s)
 
 
 def later(compute: Callable) -> Callable:
@@ -152,7 +249,7 @@ def known_mistake(name: str) -> str:
 
 def _same(a, b, atol, rtol) -> bool:
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        if a.shape != b.shape:
+        if a.shape != b.shape or a.dtype != b.dtype:  # a dtype mistake is explained only by the same dtype
             return False
         if a.dtype == torch.bool or b.dtype == torch.bool or not a.is_floating_point():
             return bool(torch.equal(a.to(b.dtype) if a.dtype != b.dtype else a, b))
@@ -210,10 +307,33 @@ def expect_close(actual, expected: torch.Tensor, *, what: str, atol: float = 1e-
     diff = (a - e).abs().where(both_finite, torch.zeros_like(a))
     bad = ~torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
     idx = bad.nonzero()[0].tolist()
+    shown, wanted = distinct(a[tuple(idx)].item(), e[tuple(idx)].item())
+    # a variant explains the answer only as closely as the check demands (a float64 check: to 1e-10)
+    tol = (max(min(atol, 1e-5), 1e-12), min(rtol, 1e-4))
     _fail(f"{what} is wrong at {int(bad.sum())} of {bad.numel()} entries: e.g. index {idx} is "
-          f"{a[tuple(idx)].item():.6g}, expected {e[tuple(idx)].item():.6g} "
+          f"{shown}, expected {wanted} "
           f"(max abs error {diff.max().item():.3g}, tolerance atol={atol:g}, rtol={rtol:g})",
-          actual, inputs, diagnose_with, hint)
+          actual, inputs, diagnose_with, hint, tol)
+
+
+def expect_float64_close(actual, expected: torch.Tensor, *, what: str, own_float32=None, atol: float = 1e-10,
+                         rtol: float = 1e-9, inputs: dict | None = None, diagnose_with: Callable | None = None,
+                         hint: str = "") -> None:
+    """A check of float64 *precision* alone: ``actual`` is float64 and agrees with ``expected`` to ``atol``/``rtol``.
+
+    An answer that is wrong at float32 tolerance too is a mistake in the values, which the value checks
+    charge: it passes here when it agrees with ``own_float32``, the submission's answer to the same input
+    in float32 (so one mistake costs its points once, and a float64-only difference is still caught).
+    """
+    expect_tensor(actual, what=what, shape=tuple(expected.shape), dtype=torch.float64, inputs=inputs,
+                  diagnose_with=diagnose_with)
+    a, e = actual.detach(), expected.detach().double()
+    if (own_float32 is not None and not torch.allclose(a, e, atol=1e-5, rtol=1e-4, equal_nan=True)
+            and isinstance(own_float32, torch.Tensor) and own_float32.shape == a.shape
+            and torch.allclose(a, own_float32.detach().double(), atol=1e-4, rtol=1e-3, equal_nan=True)):
+        return
+    expect_close(actual, expected, what=what, atol=atol, rtol=rtol, inputs=inputs, diagnose_with=diagnose_with,
+                 hint=hint)
 
 
 def expect_equal(actual, expected, *, what: str, inputs: dict | None = None,
@@ -233,13 +353,28 @@ def expect_equal(actual, expected, *, what: str, inputs: dict | None = None,
         _fail(f"{what} is {describe(actual)}, expected {describe(expected)}", actual, inputs, diagnose_with, hint)
 
 
-def _fail(problem, actual, inputs, diagnose_with, hint):
+def greedy_tie_hint(logits: torch.Tensor, chosen) -> str:
+    """A hint for a greedy choice that differs from ``argmax`` only by breaking a tie at the maximum."""
+    if not isinstance(chosen, torch.Tensor) or chosen.shape != logits.shape[:-1] or chosen.dtype != torch.long:
+        return ""
+    best = logits.max(-1).values
+    picked = logits.gather(-1, chosen.clamp(0, logits.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
+    wrong = (chosen != logits.argmax(-1)) & (picked == best)
+    if not wrong.any():
+        return ""
+    row = wrong.nonzero()[0].tolist()
+    tied = (logits[tuple(row)] == best[tuple(row)]).nonzero().flatten().tolist()
+    return (f"the logits tie at their maximum (row {row}: tokens {tied}); greedy decoding takes the lowest id "
+            f"among equal maxima, as torch.argmax does (torch.topk or sorting may return another)")
+
+
+def _fail(problem, actual, inputs, diagnose_with, hint, tol=(1e-5, 1e-4)):
     topic = current_topic.get()
 
     def later():
         token = current_topic.set(topic)
         try:
-            found = diagnose(diagnose_with, actual) if diagnose_with is not None else []
+            found = diagnose(diagnose_with, actual, atol=tol[0], rtol=tol[1]) if diagnose_with is not None else []
         finally:
             current_topic.reset(token)
         return found or ([hint] if hint else [])
@@ -268,11 +403,14 @@ class diagnosing:
     """Context manager: if the submission raises inside, name the variants that raise the same way.
 
     ``with diagnosing(lambda m: m.f(x)): sub.call("f", x)`` -- a variant "matches" when it raises an
-    exception of the same type with the same message on the same input.
+    exception of the same type with the same message on the same input. With ``inputs={...}`` the
+    failure becomes a :class:`CheckFailed` that also shows the input the code raised on (a property
+    check's input is otherwise invisible to the student); ``compute`` may then be ``None``.
     """
 
-    def __init__(self, compute: Callable):
+    def __init__(self, compute: Callable | None = None, *, inputs: dict | None = None):
         self.compute = compute
+        self.inputs = inputs
 
     def __enter__(self):
         return self
@@ -282,14 +420,26 @@ class diagnosing:
             topic, compute = current_topic.get(), self.compute
 
             def later():
+                if compute is None:
+                    return []
                 token = current_topic.set(topic)
                 try:
                     return diagnose_exception(compute, exc)
                 finally:
                     current_topic.reset(token)
 
+            if self.inputs is not None:
+                text = f"Your code raised {exc.message}"
+                if exc.traceback.strip():
+                    text += "\n" + exc.traceback.rstrip()
+                raise CheckFailed(text, inputs=self.inputs, diagnosis=later) from None
             exc.diagnose_later = later  # run once, when the feedback is written
         return False
+
+
+def shows_input(inputs: dict) -> diagnosing:
+    """``with shows_input({...}): sub.call(...)``: if the code raises, the feedback shows that input."""
+    return diagnosing(None, inputs=inputs)
 
 
 def diagnose_exception(compute: Callable, err: SubmissionError) -> list[str]:
@@ -304,4 +454,4 @@ def diagnose_exception(compute: Callable, err: SubmissionError) -> list[str]:
         except Exception as exc:  # noqa: BLE001
             if f"{type(exc).__name__}: {str(exc)[:2000]}" == err.message:
                 found.append(variant.mistake)
-    return found
+    return found if len(found) <= MAX_NAMED else []

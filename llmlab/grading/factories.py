@@ -155,3 +155,60 @@ def hf_llama_traced(config: dict, state_dict: dict | None = None, seed: int = 0)
     model.llmlab_calls = calls
     model.generate = refuse
     return model
+
+
+def torch_transformer_layer(kind: str, d_model: int, n_heads: int, d_ff: int, state_dict: dict | None = None,
+                            **options):
+    """A ``torch.nn.TransformerEncoderLayer`` (``kind="encoder"``) or ``TransformerDecoderLayer``
+    (``"decoder"``) with ``batch_first=True``, no dropout, in eval mode; ``options`` (``norm_first``,
+    ``activation``, ``layer_norm_eps``, ``bias``) are passed on, ``norm_first`` defaulting to True."""
+    cls = {"encoder": torch.nn.TransformerEncoderLayer, "decoder": torch.nn.TransformerDecoderLayer}[kind]
+    options = {"norm_first": True, **options}
+    layer = cls(d_model, n_heads, d_ff, dropout=0.0, batch_first=True, **options).eval()
+    if state_dict is not None:
+        layer.load_state_dict(state_dict)
+    return layer
+
+
+def scripted_translator(script: list, bos_id: int, wrong_id: int, vocab: int):
+    """A stand-in for an ``EncoderDecoder`` for graders of decoding loops: row ``b`` of any batch it
+    encodes "translates" to ``script[b]`` (a list of token ids).
+
+    ``encode(src_ids, src_mask)`` returns a memory ``(B, S, 1)`` holding each row's index (so rows keep
+    their identity if a loop drops finished ones). ``decode(tgt_ids, memory, ...)`` gives one-hot logits
+    ``(B, T, vocab)``: at position ``t``, ``script[b][t]`` if the tokens fed so far are ``[bos_id] +
+    script[b][:t]``, else ``wrong_id`` (past the script's end: ``wrong_id`` too). ``calls`` records the
+    ``[batch, length]`` of every decode call.
+    """
+    class ScriptedTranslator(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def encode(self, src_ids, src_mask=None):
+            B, S = src_ids.shape
+            return torch.arange(B, dtype=torch.float32)[:, None, None].expand(B, max(S, 1), 1).clone()
+
+        def decode(self, tgt_ids, memory, src_mask=None, tgt_mask=None):
+            B, T = tgt_ids.shape
+            self.calls.append([B, T])
+            logits = torch.zeros(B, T, vocab)
+            for b in range(B):
+                row = script[int(memory[b, 0, 0])]
+                fed = [int(t) for t in tgt_ids[b]]
+                for t in range(T):
+                    ok = t < len(row) and fed[:t + 1] == [bos_id] + list(row[:t])
+                    logits[b, t, row[t] if ok else wrong_id] = 1.0
+            return logits
+
+    return ScriptedTranslator()
+
+
+def counting_encoder(kind: str = "bytes"):
+    """A trusted ``encode_fn`` for ``tokenizer.tokens_per_word``: one token per UTF-8 byte of the text
+    (``kind="bytes"``) or per character that is not whitespace (``kind="non_space"``)."""
+    def encode_fn(text):
+        if kind == "bytes":
+            return list(text.encode("utf-8"))
+        return [ord(c) for c in text if not c.isspace()]
+    return encode_fn

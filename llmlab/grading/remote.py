@@ -3,8 +3,19 @@
 ``Submission.call("f", *args)`` sends the call to the worker and returns the plain data it answers.
 A call that raises in the submission raises :class:`SubmissionError` here; a call that hangs past
 its wall-clock limit, or a worker that dies (``os._exit``, a crash, the memory limit), kills the
-worker's process group and raises :class:`SubmissionError` too. The next call starts a fresh
+worker's process group and raises :class:`SubmissionError` too. The next check starts a fresh
 worker, so one broken check never costs the others.
+
+Failures that would repeat in every check cost one limit per topic, not one per check:
+
+* a fresh worker imports the module first; when that import hangs, dies or raises, every check of
+  the topic fails at once with that message;
+* a function that hangs (a call limit) or exhausts memory (``MemoryError``, or a worker killed by
+  the memory limit) fails at once in every later call, in this check and the next ones, also when
+  another function of the submission calls it: fresh workers get it replaced by one that raises
+  (the function is the innermost submission frame of the stack at the time, see ``worker.STACK_FILE``);
+* all workers of one submission's topic share a budget of CPU seconds (``Limits.budget``); when it
+  runs out, the remaining checks of the topic score 0 with a message saying so.
 
 ``LocalSubmission`` has the same interface and runs trusted code (the reference, the kit's own
 buggy variants) in this process: the kit's tests use it to grade dozens of variants quickly.
@@ -14,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import sys
@@ -33,6 +45,8 @@ class Limits:
     memory_mb: int = 3072  # address space above what torch maps at start
     cpu_seconds: int = 600  # per worker lifetime
     file_mb: int = 16  # largest file a submission may write
+    budget: float = 300.0  # CPU seconds for one submission's whole topic, all checks together (0: none)
+    budget_wall_factor: float = 3.0  # ... and wall-clock seconds = budget * budget_wall_factor
 
 
 class SubmissionError(Exception):
@@ -40,7 +54,7 @@ class SubmissionError(Exception):
 
     def __init__(self, kind: str, message: str, traceback: str = ""):
         super().__init__(message)
-        self.kind = kind  # "raised", "timeout", "crashed", "missing", "invalid"
+        self.kind = kind  # "raised", "timeout", "crashed", "missing", "invalid", "memory", "import", "budget"
         self.exc_type = ""
         self.message = message
         self.traceback = traceback
@@ -101,7 +115,7 @@ class RemoteObject:
     def call(self, method: str, *args, keep: bool = False, **kwargs):
         return self._sub._request({"op": "call", "handle": self._handle.id, "attr": method,
                                    "args": list(args), "kwargs": kwargs, "keep": keep},
-                                  generation=self._generation)
+                                  generation=self._generation, label=f"{self.type_name}.{method}")
 
     def __call__(self, *args, **kwargs):
         return self.call("__call__", *args, **kwargs)
@@ -120,7 +134,10 @@ class BaseSubmission:
     def __init__(self, name: str, topic: str):
         self.name = name
         self.topic = topic
-        self.poisoned: SubmissionError | None = None
+        self.poisoned: SubmissionError | None = None  # this check is settled
+        self.broken: SubmissionError | None = None  # the whole topic is settled (import, budget)
+        self.exhausted_functions: dict[str, SubmissionError] = {}  # requests that hung or ran out of memory
+        self.settled: dict[tuple[str, str], str] = {}  # (module, function) -> why; replaced in fresh workers
         self.output = ""  # what the submission printed, for feedback
 
     # graders use these -----------------------------------------------------------------------
@@ -190,21 +207,51 @@ class BaseSubmission:
     def _generation(self) -> int:
         return 0
 
-    def _request(self, req: dict, generation: int | None = None):
-        if self.poisoned is not None:
-            # After a hang or a crash, the rest of the check fails at once, without replays.
-            raise Unfinished(self.poisoned)
+    def _request(self, req: dict, generation: int | None = None, label: str | None = None):
+        label = label or req.get("attr") or req.get("name") or req["op"]
+        settled = self.broken or self.poisoned or self.exhausted_functions.get(label)
+        if settled is not None:
+            # After a failed import, a hang, a crash or exhausted memory: fail at once, without replays.
+            raise Unfinished(settled)
         req = self._unwrap(req)
-        reply = self._exchange(req, generation)
+        try:
+            reply = self._exchange(req, generation)
+        except SubmissionError as exc:
+            if exc.kind == "timeout" or (exc.kind == "crashed" and "out of memory" in exc.message):
+                self._settle(label, exc, getattr(exc, "where", None))
+            raise
         self.output = (reply.get("stdout", "") + reply.get("stderr", ""))[-4000:]
         if reply.get("ok"):
             return reply.get("value")
+        if reply.get("type") == "Settled":
+            raise Unfinished(SubmissionError("settled", str(reply.get("message", ""))))
         err = SubmissionError("raised", f"{reply.get('type', 'Error')}: {reply.get('message', '')}",
                               reply.get("traceback", ""))
         err.exc_type = str(reply.get("type", ""))
+        if err.exc_type == "MemoryError":  # would repeat on every replay, each time filling the memory
+            self._restart()
+            err = SubmissionError("memory", f"your code ran out of memory (MemoryError) in `{label}`",
+                                  err.traceback)
+            err.exc_type = "MemoryError"
+            self.poisoned = err
+            self._settle(label, err, _innermost(err.traceback))
+            raise err
         if _unfinished(err):
             raise Unfinished(err)
         raise err
+
+    def _settle(self, label: str, err: SubmissionError, where: tuple[str, str] | None):
+        """``err`` (a hang, exhausted memory) would repeat: later calls of ``label``, and of the
+        submission's function ``where`` (module, name) from anywhere, fail at once with it."""
+        self.exhausted_functions[label] = err
+        if where is not None:
+            self.settled[where] = (f"`{where[1]}` already failed in an earlier call ({err.message}); "
+                                   "every later call of it scores 0 without running it")
+        err.message += "; later calls of this function score 0 without running it"
+
+    def _restart(self):
+        """Drop the worker (the next request starts a fresh one)."""
+
 
     def _exchange(self, req: dict, generation: int | None) -> dict:
         raise NotImplementedError
@@ -230,6 +277,9 @@ class Submission(BaseSubmission):
         self.generation = 0
         self.scratch = None
         self.starts = 0
+        self.cpu_used = 0.0  # CPU seconds of this topic's workers so far, against limits.budget
+        self._last_cpu = 0.0
+        self.wall_used = 0.0
 
     def _generation(self) -> int:
         return self.generation
@@ -265,23 +315,74 @@ class Submission(BaseSubmission):
             shutil.rmtree(self.scratch, ignore_errors=True)
         self.process = self.conn = self.scratch = None
 
+    def _restart(self):
+        self._kill()
+
     def _exchange(self, req: dict, generation: int | None) -> dict:
         if generation is not None and generation != self.generation:
             raise SubmissionError("crashed", "this object was lost when the worker restarted after an earlier failure")
         if self.process is None:
             self._start()
-        cpu_start = _cpu_seconds(self.process.pid)
+            self._import_module()
+        return self._send(req)
+
+    def _import_module(self):
+        """Import the module before the first request of a fresh worker: an import that hangs, dies or
+        raises would do the same in every check, so it settles the whole topic at once."""
+        try:
+            reply = self._send({"op": "import", "module": self.topic})
+        except SubmissionError as exc:
+            self.broken = SubmissionError("import", f"importing your module {self.topic}.py failed: "
+                                                    f"{exc.message[0].lower() + exc.message[1:]}")
+            raise Unfinished(self.broken) from None
+        if reply.get("ok") and self.settled:
+            self._send({"op": "settle", "functions": [[m, f, why] for (m, f), why in self.settled.items()]})
+        if not reply.get("ok"):
+            self._kill()
+            self.broken = SubmissionError(
+                "import", f"importing your module {self.topic}.py raised {reply.get('type', 'Error')}: "
+                          f"{reply.get('message', '')} (every check of this topic needs it)", reply.get("traceback", ""))
+            self.output = (reply.get("stdout", "") + reply.get("stderr", ""))[-4000:]
+            raise Unfinished(self.broken)
+
+    def _send(self, req: dict) -> dict:
+        """One request to the live worker, under the call's limits and what is left of the budget."""
+        limits = self.limits
+        cpu_limit, wall_limit = limits.timeout, limits.timeout * limits.wall_factor
+        if limits.budget:
+            cpu_limit = min(cpu_limit, limits.budget - self.cpu_used)
+            wall_limit = min(wall_limit, limits.budget * limits.budget_wall_factor - self.wall_used)
+        cpu_start = self._last_cpu = _cpu_seconds(self.process.pid)
+        started = time.monotonic()
         self.conn.send_bytes(encode(req))
-        deadline = time.monotonic() + self.limits.timeout * self.limits.wall_factor
+        try:
+            return self._wait(cpu_start, started, cpu_limit, wall_limit)
+        finally:
+            end = _cpu_seconds(self.process.pid) if self.process is not None else 0.0
+            self.cpu_used += max(0.0, max(end, self._last_cpu) - cpu_start)
+            self.wall_used += time.monotonic() - started
+
+    def _wait(self, cpu_start: float, started: float, cpu_limit: float, wall_limit: float) -> dict:
+        limits = self.limits
         while True:
-            left = deadline - time.monotonic()
-            cpu = _cpu_seconds(self.process.pid) - cpu_start
-            if left <= 0 or cpu > self.limits.timeout:
+            left = started + wall_limit - time.monotonic()
+            self._last_cpu = max(self._last_cpu, _cpu_seconds(self.process.pid))
+            cpu = self._last_cpu - cpu_start
+            if left <= 0 or cpu > cpu_limit:
+                where = self._hung_function()
                 self._kill()
-                why = (f"used more than {self.limits.timeout:g} s of CPU time" if cpu > self.limits.timeout else
-                       f"gave no answer within {self.limits.timeout * self.limits.wall_factor:g} s")
+                if limits.budget and (cpu_limit < limits.timeout and cpu > cpu_limit or
+                                      wall_limit < limits.timeout * limits.wall_factor and left <= 0):
+                    self.broken = SubmissionError(
+                        "budget", f"grading stopped: your code used up this topic's budget of {limits.budget:g} "
+                                  f"CPU seconds ({limits.budget * limits.budget_wall_factor:g} s of wall-clock time) "
+                                  "for all its checks together; the remaining checks score 0")
+                    raise Unfinished(self.broken)
+                why = (f"used more than {limits.timeout:g} s of CPU time" if cpu > limits.timeout else
+                       f"gave no answer within {limits.timeout * limits.wall_factor:g} s")
                 self.poisoned = SubmissionError("timeout", f"no answer: your code {why} (an infinite loop, a wait "
                                                            "that never ends, or far too slow?)")
+                self.poisoned.where = where
                 raise self.poisoned
             try:
                 ready = self.conn.poll(min(left, 0.5))
@@ -313,6 +414,30 @@ class Submission(BaseSubmission):
                 self.poisoned = SubmissionError("crashed", _death_message(code))
                 raise self.poisoned
 
+    def _hung_function(self) -> tuple[str, str] | None:
+        """(module, function) of the innermost submission frame the worker is running, from the stack
+        it dumps on our signal; None when it cannot tell."""
+        from .worker import STACK_FILE, STACK_SIGNAL
+
+        path = os.path.join(self.scratch, STACK_FILE)
+        try:
+            size = os.path.getsize(path)
+            os.kill(self.process.pid, STACK_SIGNAL)
+            for _ in range(20):
+                time.sleep(0.05)
+                if os.path.getsize(path) > size:
+                    break
+            time.sleep(0.05)
+            with open(path, errors="replace") as f:
+                text = f.read()[size:]
+        except OSError:
+            return None
+        for line in text.splitlines():  # "  File "<path>", line N in <function>", most recent call first
+            match = re.match(r'\s*File "(.+)", line \d+ in (\w+)', line)
+            if match and os.path.dirname(os.path.realpath(match[1])) == self.directory:
+                return os.path.splitext(os.path.basename(match[1]))[0], match[2]
+        return None
+
     def close(self):
         self._kill()
 
@@ -328,6 +453,12 @@ def _cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / _TICKS
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _innermost(traceback: str) -> tuple[str, str] | None:
+    """(module, function) of the last frame of a worker's student traceback ("File "x.py", line N, in f")."""
+    frames = re.findall(r'File "([^"/]+)\.py", line \d+, in (\w+)', traceback)
+    return frames[-1] if frames else None
 
 
 def _death_message(code) -> str:

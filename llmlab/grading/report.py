@@ -11,12 +11,48 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _notes(res: SubmissionResult) -> list[str]:
+    """The submission's notes, one line per distinct message (``attention: could not read x.ipynb`` and
+    ``causal_mask: could not read x.ipynb`` become one line naming both topics)."""
+    merged: dict[str, list[str]] = {}
+    for note in res.notes:
+        topic, sep, text = note.partition(": ")
+        if sep and topic in res.topics or sep and topic.isidentifier():
+            merged.setdefault(text, []).append(topic)
+        else:
+            merged.setdefault(note, [])
+    return [f"{', '.join(ts)}: {text}" if ts else text for text, ts in merged.items()]
+
+
+def topic_message(res: SubmissionResult, topic: str) -> str | None:
+    """One message for a topic whose checks all failed for one reason (a syntax error, no module, an
+    unreadable notebook), instead of the same text under every check; None otherwise."""
+    checks = res.topics[topic].checks
+    texts = {c["feedback"] for c in checks if c["status"] != "passed"}
+    if len(checks) < 2 or len(texts) != 1 or any(c["status"] == "passed" for c in checks):
+        return None
+    unreadable = [n.partition(": ")[2] for n in res.notes if n.startswith(f"{topic}: could not read")]
+    return unreadable[0] if unreadable else texts.pop()
+
+
 def table(results: dict[str, SubmissionResult], *, details: bool = True) -> str:
+    """The score table of each submission: first one line per problem that sinks a whole topic (or the
+    whole submission), then the scores, then the feedback of the other failing checks."""
     lines = []
     for res in results.values():
         lines.append(f"Submission: {res.name}")
-        for note in res.notes:
+        whole = {t: topic_message(res, t) for t in res.topics}
+        if res.topics and all(m and m.startswith("no module") for m in whole.values()) and len(res.topics) > 1:
+            lines.append("  found no <topic>.py module and no course notebook in this submission: every topic scores 0")
+            whole = {t: "" for t in res.topics}
+        notes = _notes(res)
+        for note in notes:
             lines.append(f"  note: {note}")
+        for topic, message in whole.items():
+            if message and not any(n.endswith(message) for n in notes):
+                t = res.topics[topic]
+                lines.append(f"  x {topic}: all {len(t.checks)} checks failed ({_fmt(t.max_points)} pt): "
+                             + message.replace("\n", "\n      "))
         width = max([len(t) for t in res.topics] + [5])
         lines.append(f"  {'topic'.ljust(width)}  {'score':>11}  checks")
         for topic, t in res.topics.items():
@@ -25,7 +61,8 @@ def table(results: dict[str, SubmissionResult], *, details: bool = True) -> str:
                          f"{passed}/{len(t.checks)} passed")
         lines.append(f"  {'TOTAL'.ljust(width)}  {_fmt(res.points):>5} / {_fmt(res.max_points):<3}")
         if details:
-            failed = [c for t in res.topics.values() for c in t.checks if c["status"] != "passed"]
+            failed = [c for topic, t in res.topics.items() if whole[topic] is None
+                      for c in t.checks if c["status"] != "passed"]
             if failed:
                 lines.append("")
                 lines.append("  Checks that did not pass:")

