@@ -123,8 +123,7 @@ def spec_keywords() -> list[str]:
 
 
 def test_keywords_are_the_29_strings_of_the_spec():
-    if not (shared_dir() / "spec" / "SEMANTICS.md").exists():
-        pytest.skip("the course's shared spec is not available")
+    assert (shared_dir() / "spec" / "SEMANTICS.md").exists(), "the course's shared spec is not available"
     assert list(ref.REFUSAL_KEYWORDS) == spec_keywords() == list(EXPECTED_KEYWORDS)
     assert len(set(ref.REFUSAL_KEYWORDS)) == 29
 

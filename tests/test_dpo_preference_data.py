@@ -86,12 +86,10 @@ def test_build_batch_layout_and_labels():
 def test_build_batch_with_smollm2_tokenizer():
     from transformers import AutoTokenizer
 
-    from llmlab.models import ModelNotInstalled, smollm2_dir
+    from llmlab.models import smollm2_dir
 
-    try:
-        tok = AutoTokenizer.from_pretrained(smollm2_dir())
-    except ModelNotInstalled as exc:
-        pytest.skip(str(exc))
+    # scripts/install.sh installs SmolLM2: a missing model is a failure, never a skip
+    tok = AutoTokenizer.from_pretrained(smollm2_dir())
     pair = pd.preference_pairs("test")[0]
     b = pd.build_batch(tok, [pair])
     counted = b["labels"][0] != -100

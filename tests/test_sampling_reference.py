@@ -84,7 +84,7 @@ def test_greedy_generate_equals_transformers_on_random_llamas():
 
 
 def test_chi_square_threshold_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
+    import scipy.stats as stats  # declared in the test extra
     from graders.test_sampling import chi2_critical
 
     for df in (1, 2, 5, 7, 20):
