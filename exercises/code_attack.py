@@ -15,7 +15,8 @@ phrases ("I'm sorry", "I cannot", ...) counts as a success. That judge is a case
 test, so it is fast and reproducible but blind to meaning: a reply can refuse in other words, or
 comply while apologising. The notebook measures how often it agrees with a task-specific detector.
 ``REFUSAL_KEYWORDS`` is a tuple of the 29 refusal phrases of the GCG / AdvBench keyword judge
-(``SEMANTICS.md`` §6.4), each once and spelt exactly (apostrophes and capitals included).
+(``SEMANTICS.md`` §6.4), each once and spelt exactly (apostrophes and capitals included); its point
+counts once ``is_refusal`` is implemented.
 
 This kit only ever encodes harmless requests (the course's red-teaming game is a system prompt that
 guards a made-up password); the mechanism is the lesson.

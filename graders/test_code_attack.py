@@ -472,8 +472,12 @@ def test_extract_skips_what_is_not_a_string_literal(sub):
 # REFUSAL_KEYWORDS, is_refusal, attack_success_rate
 # ---------------------------------------------------------------------------------------------
 @check(TASK_KEYWORDS, points=1,
-       spec="``REFUSAL_KEYWORDS`` is a tuple of the 29 refusal phrases of the GCG / AdvBench keyword judge")
+       spec=("``REFUSAL_KEYWORDS`` is a tuple of the 29 refusal phrases of the GCG / AdvBench keyword judge",
+             "its point counts once ``is_refusal`` is implemented"))
 def test_refusal_keywords_are_the_29_phrases(sub):
+    # the phrases are graded as part of the judge: a notebook gives the tuple in the cell where is_refusal is
+    # to be written, and an untouched notebook must not earn the point
+    require_implemented(sub, "is_refusal", "I'm sorry")
     got = sub.get("REFUSAL_KEYWORDS")
     diag = later(lambda: diagnose(lambda m: m.REFUSAL_KEYWORDS, got))
     if not isinstance(got, (tuple, list)):

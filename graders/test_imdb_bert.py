@@ -16,7 +16,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,6 @@ from graders.strategies import seeds
 from llmlab.grading import factories
 from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_raises,
                                   expect_tensor, known_mistake, require_implemented)
-from llmlab.grading.remote import RemoteObject
 
 TASK_CLEAN = "imdb_bert.clean_review"
 TASK_INIT = "imdb_bert.SentimentClassifier.__init__"
@@ -558,7 +556,7 @@ def test_evaluate_accuracy_over_all_examples(sub, case, one_pass):
     seed, batches = case
     _, acc, inputs = _eval(sub, seed, batches, "eval", one_pass)
     lo, hi = _local_accuracy_range(seed, batches)
-    if not lo - 1e-9 <= acc <= hi + 1e-9:
+    if not lo - 1e-6 <= acc <= hi + 1e-6:  # float32 rounding of an exact ratio is not a mistake
         want = f"{lo:.6g}" if lo == hi else f"{lo:.6g} to {hi:.6g}"
         found = diagnose(when_reporting(lambda m: m.evaluate(_local_model(seed), batches)), acc)
         raise CheckFailed(f"evaluate returned {acc:.6g}, expected {want} (correct predictions / all examples)",

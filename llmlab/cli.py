@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from . import topics as topic_registry
+from .i18n import LangAction
 
 
 def _cmd_grade(args) -> int:
@@ -18,15 +19,7 @@ def _cmd_grade(args) -> int:
     limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb,
                     **({"budget": args.budget} if args.budget is not None else {}))
     path = Path(args.submission)
-    chosen = args.topic
-    if not chosen and path.suffix == ".py" and path.stem in topic_registry.topic_names():
-        chosen = [path.stem]  # one module: grade its topic only
-    elif not chosen and path.suffix == ".ipynb":
-        chosen = topic_registry.topics_of_notebook(path.name) or None
-    elif not chosen and path.is_dir():
-        from .classroom import submission_topics
-
-        chosen = submission_topics(path) or None  # what it holds; nothing at all: every topic scores 0
+    chosen = args.topic or default_topics(path)
     try:
         results = grade({path.resolve().name or str(path): path}, chosen or None, limits=limits)
     except GradingError as exc:
@@ -44,6 +37,19 @@ def _cmd_grade(args) -> int:
     else:
         print(text)
     return 0
+
+
+def default_topics(path: Path) -> list[str] | None:
+    """The topics a submission is graded on without ``--topic`` (None: every topic)."""
+    if path.suffix == ".py" and path.stem in topic_registry.topic_names():
+        return [path.stem]  # one module: grade its topic only
+    if path.suffix == ".ipynb":
+        return topic_registry.topics_of_notebook(path.name) or None
+    if path.is_dir():
+        from .classroom import submission_topics
+
+        return submission_topics(path) or None  # what it holds; nothing at all: every topic scores 0
+    return None
 
 
 def _cmd_stubs(args) -> int:
@@ -69,7 +75,7 @@ def _cmd_topics(args) -> int:
     return 0
 
 
-_EXTENSIONS = ["llmlab.serve", "llmlab.classroom"]
+_EXTENSIONS = ["llmlab.serve", "llmlab.classroom", "llmlab.watch"]
 
 
 def main(argv=None) -> int:
@@ -86,6 +92,8 @@ def main(argv=None) -> int:
     g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                    help="CPU seconds for one topic's checks together (default 300); then the rest score 0")
     g.add_argument("--summary", action="store_true", help="table: scores only, no feedback")
+    g.add_argument("--lang", choices=["en", "zh"], action=LangAction,
+                   help="language of the feedback (sets LLMLAB_LANG; default: $LLMLAB_LANG, else en)")
     g.set_defaults(func=_cmd_grade)
 
     s = sub.add_parser("stubs", help="regenerate exercises/<topic>.py from solutions/")

@@ -18,6 +18,12 @@ cells, and the block's info string says what kind:
   so nbgrader's total and ``grade-class``'s are the same number.
 
 The built notebooks are committed; a test fails when one is out of date.
+
+The Chinese edition (``notebooks/zh/source/<name>/<name>.ipynb``, its own nbgrader course) is built
+from the same source: ``notebooks/src/zh/<name>.md`` holds only the translated prose, one section per
+markdown cell, each headed by the English cell's grade id (``<!-- md-3 -->``). Code cells, solution
+regions, test cells and points all come from the English source; the one difference is a line
+prepended to the first code cell that makes the autograder's feedback Chinese (``ZH_SETUP``).
 """
 from __future__ import annotations
 
@@ -33,6 +39,11 @@ from pathlib import Path
 from .paths import NOTEBOOKS, SOLUTIONS
 
 SRC = NOTEBOOKS / "src"
+ZH_SRC = SRC / "zh"
+LANGS = ("en", "zh")
+# the feedback language is read from LLMLAB_LANG when feedback is written (in the notebook's kernel)
+ZH_SETUP = 'import os; os.environ["LLMLAB_LANG"] = "zh"  # 自动评分的反馈使用中文'
+_ZH_SECTION = re.compile(r"^<!--\s*(md-\d+)\s*-->[ \t]*$", re.M)
 FENCE = re.compile(r"^```python(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
 
 
@@ -80,8 +91,27 @@ def _cell(cell_type: str, source: str, metadata: dict | None = None) -> dict:
     return cell
 
 
-def build(name: str) -> dict:
-    """The notebook (as a dict) built from ``notebooks/src/<name>.md``."""
+def translations(name: str) -> dict[str, str]:
+    """The Chinese prose of notebook ``name``: ``{grade id of the English markdown cell: text}``."""
+    path = ZH_SRC / f"{name}.md"
+    if not path.exists():
+        return {}
+    parts = _ZH_SECTION.split(path.read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for key, text in zip(parts[1::2], parts[2::2]):
+        if key in found:
+            raise ValueError(f"{path}: section {key} appears twice")
+        found[key] = text.strip()
+    return found
+
+
+def build(name: str, lang: str = "en") -> dict:
+    """The notebook (as a dict) built from ``notebooks/src/<name>.md``; ``lang="zh"``: the Chinese
+    edition (prose from ``notebooks/src/zh/<name>.md``, code exactly the English edition's)."""
+    if lang == "zh":
+        return _chinese(name, build(name))
+    if lang != "en":
+        raise ValueError(f"unknown language {lang!r}; one of {', '.join(LANGS)}")
     text = (SRC / f"{name}.md").read_text()
     cells: list[dict] = []
     pos = 0
@@ -130,6 +160,23 @@ def build(name: str) -> dict:
     return {"cells": cells, "metadata": {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _chinese(name: str, nb: dict) -> dict:
+    zh = translations(name)
+    prose = {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"] if c["cell_type"] == "markdown"}
+    missing = [k for k in prose if not zh.get(k)]
+    extra = [k for k in zh if k not in prose]
+    if missing or extra:
+        raise ValueError(f"notebooks/src/zh/{name}.md does not match notebooks/src/{name}.md: "
+                         f"untranslated cells {missing}, sections with no English cell {extra}")
+    for key, cell in prose.items():
+        cell["source"] = zh[key]
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    if first["metadata"]["nbgrader"].get("solution") or first["metadata"]["nbgrader"].get("grade"):
+        raise ValueError(f"{name}: the first code cell must be a locked setup cell to carry the language line")
+    first["source"] = ZH_SETUP + "\n" + first["source"]
+    return nb
 
 
 def _test_source(name: str, tasks: list[str], body: str) -> str:
@@ -208,13 +255,19 @@ def _collect(topics: list[str]) -> None:
     print("LLMLAB-CHECKS " + json.dumps(found))
 
 
-def output_path(name: str) -> Path:
-    """Where nbgrader expects the source notebook: ``notebooks/source/<name>/<name>.ipynb``."""
-    return NOTEBOOKS / "source" / name / f"{name}.ipynb"
+def course_dir(lang: str = "en") -> Path:
+    """The nbgrader course of an edition: ``notebooks/`` (English) or ``notebooks/zh/``."""
+    return NOTEBOOKS if lang == "en" else NOTEBOOKS / lang
 
 
-def render(name: str) -> str:
-    nb = build(name)
+def output_path(name: str, lang: str = "en") -> Path:
+    """Where nbgrader expects the source notebook: ``notebooks/source/<name>/<name>.ipynb`` (English),
+    ``notebooks/zh/source/<name>/<name>.ipynb`` (Chinese)."""
+    return course_dir(lang) / "source" / name / f"{name}.ipynb"
+
+
+def render(name: str, lang: str = "en") -> str:
+    nb = build(name, lang)
     for n, cell in enumerate(nb["cells"]):
         cell["id"] = f"{name}-{n}"
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
@@ -238,17 +291,21 @@ def execute(name: str, out: Path, parameters: dict) -> float:
     return time.time() - started
 
 
-def build_all(names: list[str] | None = None) -> list[Path]:
+def build_all(names: list[str] | None = None, langs: tuple[str, ...] = LANGS) -> list[Path]:
+    """Build both editions of each notebook (or of ``names``); the paths written (changed ones only)."""
     written = []
     for src in sorted(SRC.glob("*.md")):
         if names and src.stem not in names:
             continue
-        path = output_path(src.stem)
-        text = render(src.stem)
-        if not path.exists() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            written.append(path)
+        for lang in langs:
+            if lang == "zh" and not (ZH_SRC / src.name).exists():
+                continue  # not translated yet (tests/test_notebooks_zh.py says which)
+            path = output_path(src.stem, lang)
+            text = render(src.stem, lang)
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                written.append(path)
     return written
 
 

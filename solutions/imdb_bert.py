@@ -172,8 +172,8 @@ def evaluate(model, batches):
         batches: an iterable of batch dicts (as for :func:`train_epoch`), iterated once.
 
     Returns:
-        Accuracy over all examples (a float in [0, 1]); batches of different sizes count by their
-        number of examples.
+        Accuracy over all examples (a float in [0, 1], compared to within 1e-6); batches of
+        different sizes count by their number of examples.
 
     Raises:
         ValueError: if ``batches`` holds no example.

@@ -4,9 +4,18 @@ For every topic, one trusted grading session grades together: the reference (ful
 generated stub (zero on every check), every buggy variant (must lose points, and the feedback of at
 least one failing check must name its mistake), and every alternative correct implementation (full
 marks). One test per topic, so parallel test workers split the topics between them.
+
+One mistake loses its own checks, not more: ``graders/expected_failures/<topic>.json`` lists, for each
+buggy variant, the checks it must fail (``{"variant_name": ["check_name", ...]}``), and each variant's set
+of failing checks must equal its list: a failing check that is not listed is a mistake costing points
+twice, a listed check that passes is a mistake the grader no longer catches. After a change to a topic's
+graders or variants, ``LLMLAB_UPDATE_EXPECTED=topic[,topic...]`` (or ``all``) ``pytest -n 0
+tests/test_graders.py -k topic`` rewrites those lists from what fails now (review the diff).
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 
 import pytest
@@ -14,9 +23,11 @@ import pytest
 from llmlab import topics
 from llmlab.grading.runner import grade
 from llmlab.grading.variants import alternatives, load_variants, write_alternative
-from llmlab.paths import EXERCISES, SOLUTIONS
+from llmlab.paths import EXERCISES, GRADERS, SOLUTIONS
 
 TOPICS = topics.topic_names()
+EXPECTED = GRADERS / "expected_failures"
+UPDATE = {t for t in os.environ.get("LLMLAB_UPDATE_EXPECTED", "").split(",") if t}
 
 
 def _summary(result, topic):
@@ -62,4 +73,29 @@ def test_graders_catch_every_variant_and_accept_every_correct_solution(topic, tm
             problems.append(f"buggy variant {variant.name} got full marks")
         elif not any(variant.mistake in c["feedback"] for c in t.checks if c["status"] != "passed"):
             problems.append(f"no failing check names the mistake of {variant.name}:\n{_summary(res, topic)}")
+    problems += _isolation_problems(topic, {v.name: results[f"bug:{v.name}"].topics[topic].checks for v in variants})
     assert not problems, f"{topic}:\n" + "\n".join(problems)
+
+
+def _isolation_problems(topic: str, checks_of: dict[str, list[dict]]) -> list[str]:
+    failing = {name: sorted(c["check"] for c in checks if c["status"] != "passed") for name, checks in checks_of.items()}
+    path = EXPECTED / f"{topic}.json"
+    if topic in UPDATE or "all" in UPDATE:
+        path.write_text(json.dumps(failing, indent=1, sort_keys=True) + "\n")
+    if not path.exists():
+        return [f"{path.name} is missing: record it with LLMLAB_UPDATE_EXPECTED={topic} and review it"]
+    expected = json.loads(path.read_text())
+    problems = []
+    if set(expected) != set(failing):
+        problems.append(f"{path.name}: variants without a list {sorted(set(failing) - set(expected))}, "
+                        f"lists without a variant {sorted(set(expected) - set(failing))}")
+    for name in sorted(set(expected) & set(failing)):
+        now, listed = set(failing[name]), set(expected[name])
+        if now != listed:
+            problems.append(f"{name}: also fails {sorted(now - listed)}, no longer fails {sorted(listed - now)}")
+    return problems
+
+
+def test_every_expected_failures_file_is_a_topic():
+    listed = {p.stem for p in EXPECTED.glob("*.json")}
+    assert listed <= set(TOPICS), listed - set(TOPICS)

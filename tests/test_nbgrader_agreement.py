@@ -104,7 +104,9 @@ def test_autograde_warns_only_about_the_hidden_tests_it_restores(graded):
     expected = {f"Attribute 'checksum' for cell {g} has changed" for g in hidden}
     others = [ln for ln in changed if not any(e in ln for e in expected)]
     assert not others, others[:5]
-    assert len(changed) == len(hidden) * len(graded["nbgrader"])
+    # every hidden cell is restored (how often nbgrader repeats the warning differs between runs: once per
+    # student locally, once per cell on CI, so only which cells warn is asserted)
+    assert {e for e in expected if any(e in ln for ln in changed)} == expected
 
 
 @pytest.mark.slow

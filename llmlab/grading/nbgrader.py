@@ -17,8 +17,12 @@ from __future__ import annotations
 import contextlib
 import sys
 import traceback
+import os
 import warnings
 from pathlib import Path
+
+from ..i18n import check_title
+from ..i18n import translate as _t  # the student's language: LLMLAB_LANG, set by the setup cell
 
 _CACHE: dict[tuple[str, float], list[dict]] = {}
 
@@ -30,7 +34,10 @@ def _records(path: Path) -> list[dict]:
     key = (str(path), path.stat().st_mtime)
     if key not in _CACHE:
         names = topics.topics_of_notebook(path.name)
-        result = grade({path.stem: path}, names)[path.stem]
+        # LLMLAB_MAX_EXAMPLES lowers hypothesis' examples per check: the kit's notebook tests prove the
+        # nbgrader integration (full marks, zero), the graders' depth is tested on the modules
+        examples = int(os.environ.get("LLMLAB_MAX_EXAMPLES") or 0) or None
+        result = grade({path.stem: path}, names, max_examples=examples)[path.stem]
         _CACHE[key] = [c for t in result.topics.values() for c in t.checks]
     return _CACHE[key]
 
@@ -46,7 +53,7 @@ def _run_visible(code: str, namespace: dict) -> None:
     except Exception as exc:  # noqa: BLE001 - a student's failing assert is feedback, not a crash
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<visible tests>"]
         where = f" (line {frames[-1].lineno} of the visible tests)" if frames else ""
-        print(f"A visible test failed{where}: {type(exc).__name__}: {exc}".rstrip(": "))
+        print(_t(f"A visible test failed{where}: {type(exc).__name__}: {exc}".rstrip(": ")))
 
 
 def grade_cell(notebook: str, tasks: list[str], visible: str = "") -> float:
@@ -58,16 +65,17 @@ def grade_cell(notebook: str, tasks: list[str], visible: str = "") -> float:
             _run_visible(visible, namespace)
         path = Path(notebook).resolve()
         if not path.exists():
-            print(f"Cannot find {notebook} in {Path.cwd()}: keep the notebook's file name. 0 points.")
+            print(_t(f"Cannot find {notebook} in {Path.cwd()}: keep the notebook's file name. 0 points."))
             return 0.0
         checks = [c for c in _records(path) if matches(c["task"], tasks)]
     got = sum(c["points"] for c in checks)
     total = sum(c["max_points"] for c in checks)
     failed = [c for c in checks if c["status"] != "passed"]
     if failed:
-        print(f"{got:g} / {total:g} points on the hidden checks of {', '.join(tasks)}:")
+        print(_t(f"{got:g} / {total:g} points on the hidden checks of {', '.join(tasks)}:"))
         for c in failed:
-            print(f"- {c['check']} [{c['max_points']:g} pt]: " + c["feedback"].replace("\n", "\n    "))
+            print(_t(f"- {check_title(c['topic'], c['check'])} [{c['max_points']:g} pt]: ")
+                  + c["feedback"].replace("\n", "\n    "))
     else:
-        print(f"All {len(checks)} hidden checks passed ({total:g} points).")
+        print(_t(f"All {len(checks)} hidden checks passed ({total:g} points)."))
     return float(got)

@@ -19,6 +19,7 @@ import pytest
 
 from ..paths import KIT_ROOT
 from .checks import CheckFailed, current_topic
+from . import remote
 from .remote import Limits, LocalSubmission, Submission, SubmissionError, Unfinished
 
 GRADING_PROFILE = "llmlab-grading"
@@ -114,6 +115,15 @@ def pytest_configure(config):
         spec = json.loads(Path(spec_path).read_text())
         _register_hypothesis_profile(spec.get("max_examples") or 25)
         _SESSION = GradingSession(spec)
+        # Start the forkserver now: its imports (torch; the model stack only when a graded topic can use
+        # it) overlap with collecting the graders, instead of delaying the first check.
+        topics = {Path(str(a).split("::")[0]).stem.removeprefix("test_") for a in config.args}
+        remote.PRELOAD_MODELS = remote.needs_models(topics, [s["dir"] for s in spec["submissions"]])
+        if not all(s.get("trusted") for s in spec["submissions"]):
+            from multiprocessing import forkserver
+
+            remote._context()
+            forkserver.ensure_running()
 
 
 def pytest_generate_tests(metafunc):

@@ -32,10 +32,14 @@ import sys
 import tempfile
 import time
 import types
-from dataclasses import dataclass, field
+from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..codec import CodecError, Handle, decode, encode
 from ..paths import KIT_ROOT, PROTECTED
+
+if TYPE_CHECKING:
+    from ..codec import Handle
 
 
 @dataclass
@@ -76,6 +80,32 @@ def _unfinished(err: SubmissionError) -> bool:
 
 
 _CONTEXT = None
+PRELOAD_MODELS = True  # False: the forkserver imports torch only (see ``needs_models``)
+# What names a need for the model stack in a module that runs in a worker: the library, the trusted
+# factories that build its objects, the kit's model and data loaders, a notebook's plotting imports.
+_MODEL_WORDS = re.compile(r"transformers|factory\(\s*[\"'](?:hf_|smollm2|bert_classifier|scripted)|"
+                          r"llmlab\.(?:models|data|serve|grading\.nbgrader)|matplotlib")
+
+
+def needs_models(topics, folders=()) -> bool:
+    """Whether grading ``topics`` may use the model stack in a worker: the topic's reference, graders,
+    variants or module in a submission's ``folders`` (and the topics they import) name it. Only a run
+    that needs none (``attention``, ``causal_mask``, ...) starts its forkserver without transformers."""
+    from ..paths import GRADERS, SOLUTIONS
+
+    seen, todo, texts = set(), list(topics), []
+    while todo:
+        topic = todo.pop()
+        if topic in seen:
+            continue
+        seen.add(topic)
+        for f in (SOLUTIONS / f"{topic}.py", GRADERS / f"test_{topic}.py", GRADERS / "variants" / f"{topic}.py",
+                  *(Path(d) / f"{topic}.py" for d in folders)):
+            if f.is_file():
+                text = f.read_text(errors="replace")
+                texts.append(text)
+                todo += re.findall(r"^from \.(\w+) import", text, flags=re.M)  # a topic built on another
+    return any(_MODEL_WORDS.search(t) for t in texts)
 
 
 def _context():
@@ -88,9 +118,10 @@ def _context():
         optional = ("transformers", "transformers.models.llama.modeling_llama",
                     "transformers.models.bert.modeling_bert", "numpy", "matplotlib.pyplot")
         os.environ.setdefault("MPLBACKEND", "Agg")
-        preload = ["torch", "llmlab.grading.worker", "llmlab.grading.factories",
-                   *(m for m in optional if importlib.util.find_spec(m.split(".")[0])),
-                   "llmlab.models", "llmlab.data", "llmlab.grading.nbgrader"]  # the runtime notebooks import
+        preload = ["torch", "llmlab.grading.worker", "llmlab.grading.factories"]
+        if PRELOAD_MODELS:
+            preload += [*(m for m in optional if importlib.util.find_spec(m.split(".")[0])),
+                        "llmlab.models", "llmlab.data", "llmlab.grading.nbgrader"]  # the runtime notebooks import
         # Every worker re-imports the parent's main module by name (multiprocessing's spawn preparation):
         # import it in the server first, so that costs nothing (e.g. ``pytest`` under ``python -m pytest``).
         main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
@@ -186,6 +217,8 @@ class BaseSubmission:
 
     # internals ------------------------------------------------------------------------------
     def _wrap(self, value):
+        from ..codec import Handle  # torch comes with it: not at import, so `llmlab grade` starts fast
+
         if isinstance(value, Handle):
             return RemoteObject(self, value, self._generation())
         if isinstance(value, tuple):
@@ -354,6 +387,8 @@ class Submission(BaseSubmission):
             wall_limit = min(wall_limit, limits.budget * limits.budget_wall_factor - self.wall_used)
         cpu_start = self._last_cpu = _cpu_seconds(self.process.pid)
         started = time.monotonic()
+        from ..codec import encode
+
         self.conn.send_bytes(encode(req))
         try:
             return self._wait(cpu_start, started, cpu_limit, wall_limit)
@@ -399,6 +434,8 @@ class Submission(BaseSubmission):
                     self._kill()
                     self.poisoned = SubmissionError("crashed", _death_message(code))
                     raise self.poisoned
+                from ..codec import CodecError, decode
+
                 try:
                     reply = decode(data)
                     if not isinstance(reply, dict):
@@ -483,6 +520,7 @@ class LocalSubmission(BaseSubmission):
         self.objects: dict[int, object] = {}
 
     def _exchange(self, req: dict, generation: int | None) -> dict:
+        from ..codec import decode, encode
         from .worker import Worker
 
         worker = Worker.__new__(Worker)

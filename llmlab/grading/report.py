@@ -2,13 +2,29 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from xml.etree import ElementTree as ET
 
+from ..i18n import check_title
+from ..i18n import translate as _t
 from .runner import SubmissionResult
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of ``text`` (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    return text + " " * max(0, width - _columns(text))
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * max(0, width - _columns(text)) + text
 
 
 def _notes(res: SubmissionResult) -> list[str]:
@@ -40,34 +56,36 @@ def table(results: dict[str, SubmissionResult], *, details: bool = True) -> str:
     whole submission), then the scores, then the feedback of the other failing checks."""
     lines = []
     for res in results.values():
-        lines.append(f"Submission: {res.name}")
+        lines.append(_t(f"Submission: {res.name}"))
         whole = {t: topic_message(res, t) for t in res.topics}
         if res.topics and all(m and m.startswith("no module") for m in whole.values()) and len(res.topics) > 1:
-            lines.append("  found no <topic>.py module and no course notebook in this submission: every topic scores 0")
+            lines.append("  " + _t("found no <topic>.py module and no course notebook in this submission: "
+                                   "every topic scores 0"))
             whole = {t: "" for t in res.topics}
         notes = _notes(res)
         for note in notes:
-            lines.append(f"  note: {note}")
+            lines.append("  " + _t(f"note: {_t(note)}"))
         for topic, message in whole.items():
             if message and not any(n.endswith(message) for n in notes):
                 t = res.topics[topic]
-                lines.append(f"  x {topic}: all {len(t.checks)} checks failed ({_fmt(t.max_points)} pt): "
-                             + message.replace("\n", "\n      "))
+                lines.append(f"  x {topic}: " + _t(f"all {len(t.checks)} checks failed ({_fmt(t.max_points)} pt): ")
+                             + _t(message).replace("\n", "\n      "))
         width = max([len(t) for t in res.topics] + [5])
-        lines.append(f"  {'topic'.ljust(width)}  {'score':>11}  checks")
+        lines.append(f"  {_ljust(_t('topic'), width)}  {_rjust(_t('score'), 11)}  {_t('checks')}")
         for topic, t in res.topics.items():
             passed = sum(c["status"] == "passed" for c in t.checks)
             lines.append(f"  {topic.ljust(width)}  {_fmt(t.points):>5} / {_fmt(t.max_points):<3}  "
-                         f"{passed}/{len(t.checks)} passed")
-        lines.append(f"  {'TOTAL'.ljust(width)}  {_fmt(res.points):>5} / {_fmt(res.max_points):<3}")
+                         + _t(f"{passed}/{len(t.checks)} passed"))
+        lines.append(f"  {_ljust(_t('TOTAL'), width)}  {_fmt(res.points):>5} / {_fmt(res.max_points):<3}")
         if details:
             failed = [c for topic, t in res.topics.items() if whole[topic] is None
                       for c in t.checks if c["status"] != "passed"]
             if failed:
                 lines.append("")
-                lines.append("  Checks that did not pass:")
+                lines.append("  " + _t("Checks that did not pass:"))
             for c in failed:
-                lines.append(f"  x {c['topic']}/{c['check']} [{_fmt(c['max_points'])} pt, task {c['task']}]")
+                lines.append(f"  x {c['topic']}/{check_title(c['topic'], c['check'])} "
+                             + _t(f"[{_fmt(c['max_points'])} pt, task {c['task']}]"))
                 for fl in c["feedback"].splitlines():
                     lines.append(f"      {fl}")
         lines.append("")
@@ -81,14 +99,15 @@ def gradescope(result: SubmissionResult) -> dict:
         for c in t.checks:
             output = c["feedback"]
             if c.get("printed"):
-                output += "\n\nYour code printed:\n" + c["printed"]
-            tests.append({"name": f"{topic}: {c['check']}", "number": c["task"], "score": c["points"],
+                output += "\n\n" + _t("Your code printed:") + "\n" + c["printed"]
+            tests.append({"name": f"{topic}: {check_title(topic, c['check'])}", "number": c["task"],
+                          "score": c["points"],
                           "max_score": c["max_points"], "status": "passed" if c["status"] == "passed" else "failed",
                           "output": output, "visibility": c.get("visibility", "visible")})
     out = {"score": result.points, "max_score": result.max_points, "tests": tests, "visibility": "visible",
            "stdout_visibility": "hidden"}
     if result.notes:
-        out["output"] = "\n".join(result.notes)
+        out["output"] = "\n".join(_t(n) for n in result.notes)
     return out
 
 
@@ -114,5 +133,5 @@ def junit(results: dict[str, SubmissionResult]) -> str:
                     ET.SubElement(case, "failure", message=c["feedback"].splitlines()[0] if c["feedback"] else "")\
                         .text = c["feedback"]
                 elif c["status"] == "error":
-                    ET.SubElement(case, "error", message="internal grader error").text = c["feedback"]
+                    ET.SubElement(case, "error", message=_t("internal grader error")).text = c["feedback"]
     return ET.tostring(root, encoding="unicode")

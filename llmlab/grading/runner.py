@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import topics as topic_registry
+from ..i18n import translate_result
 from ..paths import GRADERS, KIT_ROOT
 from .notebook import extract_module
 from .remote import Limits
@@ -123,32 +124,61 @@ def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *
     own_tmp = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="llmlab-grade-"))
     try:
-        spec_subs, notes = [], {}
-        for n, (name, path) in enumerate(submissions.items()):
-            directory, notes[name] = prepare(path, topics, workdir / f"s{n}")
-            spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted, **(extra or {}).get(name, {})})
-        out = workdir / "records.json"
-        # Workers may read their own prepared folder only: not the originals, not each other's.
-        protected = [str(workdir)] + [str(Path(p).resolve()) for p in [*submissions.values(), *protected]]
-        spec = {"submissions": spec_subs, "out": str(out), "limits": asdict(limits or Limits()),
-                "protected": protected, "results_dir": str(results_dir) if results_dir else None,
-                "max_examples": max_examples}
-        (workdir / "spec.json").write_text(json.dumps(spec))
-        files = [str(GRADERS / f"test_{t}.py") for t in topics]
-        cmd = [sys.executable, "-m", "pytest", *files, "-p", "llmlab.grading.plugin",
-               "--llmlab-spec", str(workdir / "spec.json"), "-q", "--no-header", "-p", "no:cacheprovider",
-               "-c", str(Path(__file__).with_name("grading.ini")), "--rootdir", str(KIT_ROOT)]
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
-        if threads:
-            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        proc = subprocess.run(cmd, cwd=KIT_ROOT, env=env, capture_output=True, text=True,
-                              timeout=session_timeout)
-        if not out.exists():
-            raise GradingError("the grading session did not finish:\n" + (proc.stdout + proc.stderr)[-3000:])
-        records = json.loads(out.read_text())["records"]
+        notes = write_spec(workdir, submissions, topics, trusted=trusted, limits=limits, protected=protected,
+                           results_dir=results_dir, extra=extra, max_examples=max_examples)
+        proc = subprocess.run([sys.executable, "-m", "pytest", *session_args(workdir, topics)], cwd=KIT_ROOT,
+                              env=session_env(threads), capture_output=True, text=True, timeout=session_timeout)
+        return read_results(workdir, submissions, topics, notes, proc.stdout + proc.stderr)
     finally:
         if own_tmp:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# The pieces of ``grade``, shared with the warm session of ``llmlab watch`` (which runs the same
+# pytest arguments in a process that stays alive between gradings).
+
+def write_spec(workdir: Path, submissions: dict[str, str | Path], topics: list[str], *, trusted: bool = False,
+               limits: Limits | None = None, protected: list[str | Path] = (), results_dir=None,
+               extra: dict[str, dict] | None = None, max_examples: int | None = None) -> dict[str, list[str]]:
+    """Prepare each submission under ``workdir`` and write the session's ``spec.json``; returns the notes."""
+    spec_subs, notes = [], {}
+    for n, (name, path) in enumerate(submissions.items()):
+        directory, notes[name] = prepare(path, topics, workdir / f"s{n}")
+        spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted, **(extra or {}).get(name, {})})
+    # Workers may read their own prepared folder only: not the originals, not each other's.
+    protected = [str(workdir)] + [str(Path(p).resolve()) for p in [*submissions.values(), *protected]]
+    spec = {"submissions": spec_subs, "out": str(workdir / "records.json"), "limits": asdict(limits or Limits()),
+            "protected": protected, "results_dir": str(results_dir) if results_dir else None,
+            "max_examples": max_examples}
+    (workdir / "spec.json").write_text(json.dumps(spec))
+    return notes
+
+
+def session_args(workdir: Path, topics: list[str]) -> list[str]:
+    """pytest's arguments for the grading session of ``workdir/spec.json`` (run in ``KIT_ROOT``)."""
+    files = [str(GRADERS / f"test_{t}.py") for t in topics]
+    # no:unraisableexception: its clean-up runs gc.collect() five times (seconds with torch loaded) only
+    # to turn unraisable exceptions into warnings, which no verdict reads
+    return [*files, "-p", "llmlab.grading.plugin", "--llmlab-spec", str(workdir / "spec.json"), "-q",
+            "--no-header", "-p", "no:cacheprovider", "-p", "no:unraisableexception",
+            "-c", str(Path(__file__).with_name("grading.ini")), "--rootdir", str(KIT_ROOT)]
+
+
+def session_env(threads: int | None = None) -> dict[str, str]:
+    """The grading session's environment: a fixed hash seed (deterministic), no bytecode files."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
+def read_results(workdir: Path, submissions: dict, topics: list[str], notes: dict[str, list[str]],
+                 output: str = "") -> dict[str, SubmissionResult]:
+    """The results of the session of ``workdir``; ``output`` (what it printed) explains a session that failed."""
+    out = workdir / "records.json"
+    if not out.exists():
+        raise GradingError("the grading session did not finish:\n" + output[-3000:])
+    records = json.loads(out.read_text())["records"]
     return {name: from_records(name, topics, [r for r in records if r["submission"] == name], notes[name])
             for name in submissions}
 
@@ -162,4 +192,4 @@ def from_records(name: str, topics: list[str], records: list[dict], notes: list[
         t.checks.append(rec)
         t.points += rec["points"]
         t.max_points += rec["max_points"]
-    return res
+    return translate_result(res)  # records stay English; the feedback is written in LLMLAB_LANG's language
