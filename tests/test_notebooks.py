@@ -36,6 +36,20 @@ def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=3600, env={**os.environ, "LLMLAB_MAX_EXAMPLES": "5"})
 
 
+def autograded(course: Path, name: str) -> tuple[dict, dict, list[str]]:
+    """After `nbgrader autograde`: the (score, max) of students solution and untouched, the autograded
+    solution notebook, and the errors its cells raised."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {s: (gb.find_submission(name, s).score, gb.find_submission(name, s).max_score)
+                  for s in ("solution", "untouched")}
+    graded = json.loads((course / "autograded" / "solution" / name / f"{name}.ipynb").read_text(encoding="utf-8"))
+    errors = [f"cell {n}: {o.get('ename')}: {o.get('evalue', '')[:1500]}" for n, c in enumerate(graded["cells"])
+              if c["cell_type"] == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return scores, graded, errors
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SOURCES)
 def test_notebook_runs_and_autogrades_with_nbgrader(name, tmp_path):
@@ -57,14 +71,7 @@ def test_notebook_runs_and_autogrades_with_nbgrader(name, tmp_path):
         (course / "submitted" / student / name).mkdir(parents=True)
         shutil.copyfile(source, course / "submitted" / student / name / f"{name}.ipynb")
     done = _nbgrader(course, "autograde", name, "--create", "--force")
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        scores = {s: (gb.find_submission(name, s).score, gb.find_submission(name, s).max_score)
-                  for s in ("solution", "untouched")}
-    graded = json.loads((course / "autograded" / "solution" / name / f"{name}.ipynb").read_text())
-    errors = [f"cell {n}: {o.get('ename')}: {o.get('evalue', '')[:1500]}" for n, c in enumerate(graded["cells"])
-              if c["cell_type"] == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    scores, graded, errors = autograded(course, name)
     assert not errors, "the solution notebook raised:\n" + "\n".join(errors)
     sol, untouched = scores["solution"], scores["untouched"]
     assert sol[1] > 0 and sol[0] == sol[1], f"solution notebook scored {sol}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"

@@ -17,7 +17,7 @@ import pytest
 
 from llmlab import nbbuild
 from llmlab.paths import NOTEBOOKS
-from test_notebooks import _nbgrader  # the same nbgrader run as the English edition's
+from test_notebooks import _nbgrader, autograded  # the same nbgrader run as the English edition's
 
 SOURCES = sorted(p.stem for p in (NOTEBOOKS / "src").glob("*.md"))
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -142,14 +142,7 @@ def test_chinese_notebook_runs_and_autogrades_with_nbgrader(name, zh_course):
     assert released.exists(), logs[name]
     text = released.read_text(encoding="utf-8")
     assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        scores = {s: (gb.find_submission(name, s).score, gb.find_submission(name, s).max_score)
-                  for s in ("solution", "untouched")}
-    graded = json.loads((course / "autograded" / "solution" / name / f"{name}.ipynb").read_text(encoding="utf-8"))
-    errors = [f"cell {n}: {o.get('ename')}: {o.get('evalue', '')[:1500]}" for n, c in enumerate(graded["cells"])
-              if c["cell_type"] == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    scores, graded, errors = autograded(course, name)
     assert not errors, "the Chinese solution notebook raised:\n" + "\n".join(errors)
     sol, untouched = scores["solution"], scores["untouched"]
     assert sol[1] > 0 and sol[0] == sol[1], f"solution notebook scored {sol}\n{logs['solution']}"
