@@ -135,6 +135,7 @@ def zh_course(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("zh_course")  # one worker builds the course (module fixture) and runs them all
 @pytest.mark.parametrize("name", SOURCES)
 def test_chinese_notebook_runs_and_autogrades_with_nbgrader(name, zh_course):
     course, logs = zh_course
