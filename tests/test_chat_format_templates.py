@@ -26,8 +26,6 @@ from llmlab.templates import read_template
 from solutions import chat_format as ref
 
 OFFICIAL = shared_dir() / "data" / "chat_templates"
-needs_shared = pytest.mark.skipif(not (OFFICIAL / "llama31_chat_template.jinja").exists(),
-                                  reason="the course's shared chat templates are not beside the checkout")
 
 # SEMANTICS.md §3.2, verbatim (rendered there with Meta's template and transformers 5.24)
 HEAD = ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
@@ -74,7 +72,6 @@ def test_semantics_cases_reference_and_kit_template(case):
     assert kit_llama(messages, gen) == expected
 
 
-@needs_shared
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_semantics_cases_official_template(case):
     messages, gen, expected = CASES[case]
@@ -99,7 +96,6 @@ def test_reference_equals_kit_template(messages, gen, date):
     assert ref.format_llama3(messages, add_generation_prompt=gen, **kw) == kit_llama(messages, gen, date)
 
 
-@needs_shared
 @settings(max_examples=150, deadline=None)
 @given(messages=nonempty(conversations()), gen=st.booleans(), date=dates)
 def test_kit_template_equals_official_template(messages, gen, date):
@@ -117,7 +113,6 @@ def test_chatml_reference_equals_smollm2_template(messages, gen):
     assert kit == own
 
 
-@needs_shared
 def test_smollm2_model_package_template_is_the_shared_one():
     assert smollm2_tokenizer().chat_template.strip() == _official_text("smollm2_chat_template.jinja").strip()
 

@@ -120,18 +120,15 @@ def test_stability_extremes():
 # --- TRL 1.16.0 DPOTrainer ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trl_setup():
-    trl = pytest.importorskip("trl")
-    if trl.__version__ != TRL_VERSION:
-        pytest.skip(f"compared against trl {TRL_VERSION}, found {trl.__version__}")
+    import trl  # a test extra: a missing or other trl fails here with its reason, never skips
+
+    assert trl.__version__ == TRL_VERSION, f"compared against trl {TRL_VERSION}, found {trl.__version__}"
     from datasets import Dataset
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from llmlab.models import ModelNotInstalled, smollm2_dir
+    from llmlab.models import smollm2_dir
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
-    except ModelNotInstalled as exc:
-        pytest.skip(str(exc))
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())  # ModelNotInstalled says how to install it
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
                          pad_token_id=tokenizer.pad_token_id)
