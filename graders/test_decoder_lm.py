@@ -24,6 +24,7 @@ from graders.strategies import batch_shapes, padded_attention_masks, randn, seed
 from llmlab.grading import factories
 from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_float64_close,
                                    expect_raises, expect_tensor, known_mistake, later)
+from llmlab.grading.compose import composed, expected_or_composed
 
 T_RMS = "decoder_lm.rms_norm"
 T_ROPE = "decoder_lm.rotary_embedding"
@@ -40,6 +41,12 @@ MODEL_ATOL, MODEL_RTOL = 1e-4, 1e-4  # a whole model, float32
 # class: fewer examples for whole blocks and models, whose configurations vary in many ways at once.
 MODEL_EXAMPLES = 6
 LOSS_EXAMPLES = 12
+# One cause, one loss: a composite also passes when it equals the reference composite run over the student's
+# own building blocks (llmlab.grading.compose), so a broken part costs its own checks only. Each composite
+# routes its parts, never itself. (causal_mask is not routed: the reference passes it a torch.device.)
+BLOCK_PARTS = ("rms_norm", "rotary_embedding", "swiglu", "scaled_dot_product_attention")
+LM_PARTS = ("DecoderBlock", "rms_norm", "decoder_mask")
+FROM_HF_PARTS = ("DecoderLM",)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,12 +247,15 @@ def _random_positions(seed: int, B: int, T: int) -> torch.Tensor:
     return torch.randint(1, 4, (B, T), generator=g).cumsum(-1) + torch.randint(0, 5, (B, 1), generator=g) - 1
 
 
-def _compare_real(actual, expected, am, *, what, inputs, diagnose_with):
-    """Logits compared at the non-padding positions only (padding rows are unspecified)."""
+def _compare_real(actual, expected, am, *, what, inputs, diagnose_with, compose=None):
+    """Logits compared at the non-padding positions only (padding rows are unspecified); ``compose``: the
+    reference composite over the student's own parts, also accepted (see ``expected_or_composed``)."""
     expect_tensor(actual, what=what, shape=tuple(expected.shape), dtype=expected.dtype, inputs=inputs,
                   diagnose_with=diagnose_with)
     real = am.bool()
     keep = lambda t: torch.where(real[..., None], t, torch.zeros_like(t))  # noqa: E731
+    if compose is not None:
+        expected = expected_or_composed(actual, expected, compose, atol=MODEL_ATOL, rtol=MODEL_RTOL, keep=keep)
     expect_close(keep(actual), keep(expected), what=what + " (at the non-padding positions)", atol=MODEL_ATOL,
                  rtol=MODEL_RTOL, inputs=inputs, diagnose_with=lambda m: keep(diagnose_with(m)))
 
@@ -512,7 +522,9 @@ def test_block_matches_llama_decoder_layer(sub, config, seed, B, T):
     with diagnosing(lambda m: _local_block(m, config, state)(x)):
         out = obj(x)
     causal = torch.ones(T, T, dtype=torch.bool).tril()[None, None].expand(B, 1, T, T)
-    expected = _hf_layer(config, state, x, causal, torch.arange(T))
+    expected = expected_or_composed(out, _hf_layer(config, state, x, causal, torch.arange(T)),
+                                    lambda: _local_block(composed(sub, BLOCK_PARTS), config, state)(x),
+                                    atol=MODEL_ATOL, rtol=MODEL_RTOL)
     expect_close(out, expected, what="DecoderBlock(x) with the default causal mask and positions 0..T-1 (compared "
                  "with transformers' LlamaDecoderLayer)", atol=MODEL_ATOL, rtol=MODEL_RTOL,
                  inputs=dict(config=config, x=x), diagnose_with=lambda m: _local_block(m, config, state)(x))
@@ -534,7 +546,8 @@ def test_block_uses_the_given_mask_and_positions(sub, config, seed, am):
     expected = _hf_layer(config, state, x, mask, pos)
     _compare_real(out, expected, am, what="DecoderBlock(x, mask, positions) on a left-padded batch, positions with gaps",
                   inputs=dict(config=config, x=x, mask=mask, positions=pos),
-                  diagnose_with=lambda m: _local_block(m, config, state)(x, mask, pos))
+                  diagnose_with=lambda m: _local_block(m, config, state)(x, mask, pos),
+                  compose=lambda: _local_block(composed(sub, BLOCK_PARTS), config, state)(x, mask, pos))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,7 +596,9 @@ def test_lm_matches_llama_for_causal_lm(sub, config, seed, B, T):
     ids = torch.randint(0, config["vocab_size"], (B, T), generator=torch.Generator().manual_seed(seed))
     with diagnosing(lambda m: _local_lm(m, config, state)(ids)):
         out = obj(ids)
-    expected = hf_logits(config, state, ids)
+    expected = expected_or_composed(out, hf_logits(config, state, ids),
+                                    lambda: _local_lm(composed(sub, LM_PARTS), config, state)(ids),
+                                    atol=MODEL_ATOL, rtol=MODEL_RTOL)
     expect_close(out, expected, what="DecoderLM(input_ids) logits (compared with transformers' LlamaForCausalLM)",
                  atol=MODEL_ATOL, rtol=MODEL_RTOL, inputs=dict(config=config, input_ids=ids),
                  diagnose_with=lambda m: _local_lm(m, config, state)(ids))
@@ -602,7 +617,7 @@ def test_lm_left_padding_with_position_ids(sub, config, seed, am):
     expected = hf_logits(config, state, ids, attention_mask=am, position_ids=pos)
     _compare_real(out, expected, am, what="DecoderLM logits of a left-padded batch (attention_mask and position_ids "
                   "given)", inputs=dict(config=config, input_ids=ids, attention_mask=am, position_ids=pos),
-                  diagnose_with=run)
+                  diagnose_with=run, compose=lambda: run(composed(sub, LM_PARTS)))
 
 
 @check(T_LM, points=1, spec="position_ids: ``(B, T)`` or ``(T,)`` RoPE positions")
@@ -617,7 +632,8 @@ def test_lm_uses_the_given_position_ids(sub, config, seed, B, T):
     run = lambda m: _local_lm(m, config, state)(ids, position_ids=pos)  # noqa: E731
     with diagnosing(run):
         out = obj(ids, position_ids=pos)
-    expected = hf_logits(config, state, ids, position_ids=pos)
+    expected = expected_or_composed(out, hf_logits(config, state, ids, position_ids=pos),
+                                    lambda: run(composed(sub, LM_PARTS)), atol=MODEL_ATOL, rtol=MODEL_RTOL)
     expect_close(out, expected, what="DecoderLM(input_ids, position_ids=...) logits with positions that have gaps",
                  atol=MODEL_ATOL, rtol=MODEL_RTOL, inputs=dict(config=config, input_ids=ids, position_ids=pos),
                  diagnose_with=run)
@@ -635,7 +651,8 @@ def test_lm_right_padding(sub, config, seed, am):
         out = obj(ids, attention_mask=am)
     expected = hf_logits(config, state, ids, attention_mask=am)
     _compare_real(out, expected, am, what="DecoderLM logits of a right-padded batch", diagnose_with=run,
-                  inputs=dict(config=config, input_ids=ids, attention_mask=am))
+                  inputs=dict(config=config, input_ids=ids, attention_mask=am),
+                  compose=lambda: run(composed(sub, LM_PARTS)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -667,7 +684,8 @@ def test_from_hf_matches_the_hf_model(sub, config, seed, am):
     expected = hf_logits(config, state, ids, attention_mask=am, position_ids=pos)
     _compare_real(out, expected, am, what="DecoderLM.from_hf(model) logits (compared with the transformers model it "
                   "was loaded from; its config sets the sizes, rope_theta, rms_norm_eps and tied embeddings)",
-                  inputs=dict(config=config, input_ids=ids, attention_mask=am, position_ids=pos), diagnose_with=run)
+                  inputs=dict(config=config, input_ids=ids, attention_mask=am, position_ids=pos), diagnose_with=run,
+                  compose=lambda: run(composed(sub, FROM_HF_PARTS)))
 
 
 @check(T_FROM_HF, points=1,
@@ -684,7 +702,9 @@ def test_from_hf_returns_an_independent_model_in_eval_mode(sub, config, seed):
     ids = torch.arange(config["vocab_size"])[None] % config["vocab_size"]
     before = lm(ids)
     # only a model that holds the copied weights earns this point: its logits must be the HF model's
-    expected = hf_logits(config, state, ids)
+    expected = expected_or_composed(before, hf_logits(config, state, ids),
+                                    lambda: _local_from_hf(composed(sub, FROM_HF_PARTS), config, state)(ids),
+                                    atol=MODEL_ATOL, rtol=MODEL_RTOL)
     expect_close(before, expected, what="DecoderLM.from_hf(model)(input_ids) logits (compared with the transformers "
                  "model it was loaded from)", atol=MODEL_ATOL, rtol=MODEL_RTOL,
                  inputs=dict(config=config, input_ids=ids),

@@ -38,9 +38,15 @@ ATOL64, RTOL64 = 1e-10, 1e-9
 FEW, SOME = 5, 10
 
 
-def _expect_float64(out, expected, *, what, inputs, diagnose_with, mistake):
+def _expect_float64(out, expected, *, what, inputs, diagnose_with, mistake, own_float32=None):
     """``out`` within float64 tolerance of ``expected``; an answer right only to float32 precision names
-    ``mistake`` (a computation in float32) rather than every variant that is close to float32 precision."""
+    ``mistake`` (a computation in float32) rather than every variant that is close to float32 precision.
+
+    A check of precision alone: an answer wrong at float32 tolerance too, that agrees with ``own_float32()``
+    (the submission's own answer to the same input in float32), is a mistake in the values, which the value
+    checks charge (one mistake, one loss)."""
+    if own_float32 is not None and _wrong_values_kept_in_float32(out, expected, own_float32):
+        return
     if isinstance(out, torch.Tensor) and out.shape == expected.shape and out.dtype == expected.dtype and \
             torch.allclose(out.detach(), expected, atol=ATOL, rtol=RTOL) and \
             not torch.allclose(out.detach(), expected, atol=ATOL64, rtol=RTOL64):
@@ -49,6 +55,18 @@ def _expect_float64(out, expected, *, what, inputs, diagnose_with, mistake):
                           f"must keep float64 precision, within {ATOL64:g})", inputs=inputs,
                           diagnosis=[known_mistake(mistake)])
     expect_close(out, expected, what=what, atol=ATOL64, rtol=RTOL64, inputs=inputs, diagnose_with=diagnose_with)
+
+
+def _wrong_values_kept_in_float32(out, expected, own_float32) -> bool:
+    if not (isinstance(out, torch.Tensor) and out.shape == expected.shape and out.dtype == expected.dtype) or \
+            torch.allclose(out.detach(), expected, atol=ATOL, rtol=RTOL, equal_nan=True):
+        return False
+    try:
+        own = own_float32()
+    except Exception:  # noqa: BLE001 - no float32 answer to compare with: the float64 verdict stands
+        return False
+    return isinstance(own, torch.Tensor) and own.shape == out.shape and \
+        torch.allclose(out.detach(), own.detach().double(), atol=1e-4, rtol=1e-3, equal_nan=True)
 
 
 def _rg(t: torch.Tensor) -> torch.Tensor:
@@ -154,7 +172,8 @@ def test_sequence_logprobs_float64_precision(sub, ref, case):
     out = _seq(sub, logits, labels)
     _expect_float64(out, ref.sequence_logprobs(logits, labels), what="float64 sequence log-probs",
                     inputs=dict(logits=logits, labels=labels), mistake="seq_float32",
-                    diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone()))
+                    diagnose_with=lambda m: m.sequence_logprobs(logits.clone(), labels.clone()),
+                    own_float32=lambda: sub.call("sequence_logprobs", logits.float(), labels))
 
 
 @functools.lru_cache(maxsize=8)
@@ -365,7 +384,8 @@ def _expect_dpo(sub, ref, case, what, float64=False, **kw):
     for i, name in enumerate(("losses", "chosen_rewards", "rejected_rewards")):
         if float64:
             _expect_float64(out[i], expected[i], what=f"{name} ({what})", inputs=inputs, mistake="dpo_float32",
-                            diagnose_with=lambda m, i=i: m.dpo_loss(*case, **kw)[i])
+                            diagnose_with=lambda m, i=i: m.dpo_loss(*case, **kw)[i],
+                            own_float32=lambda i=i: sub.call("dpo_loss", *(t.float() for t in case), **kw)[i])
         else:
             expect_close(out[i], expected[i], what=f"{name} ({what})", atol=ATOL, rtol=RTOL, inputs=inputs,
                          diagnose_with=lambda m, i=i: m.dpo_loss(*case, **kw)[i])
@@ -589,7 +609,10 @@ def _expect_rm(sub, ref, chosen, rejected, what, float64=False, **kw):
     inputs = dict(chosen_rewards=chosen, rejected_rewards=rejected, **kw)
     diag = lambda m: m.reward_model_loss(chosen, rejected, **kw)  # noqa: E731
     if float64:
-        _expect_float64(out, expected, what=what, inputs=inputs, diagnose_with=diag, mistake="rm_float32")
+        _expect_float64(out, expected, what=what, inputs=inputs, diagnose_with=diag, mistake="rm_float32",
+                        own_float32=lambda: sub.call("reward_model_loss", chosen.float(), rejected.float(),
+                                                     **{k: v.float() if isinstance(v, torch.Tensor) else v
+                                                        for k, v in kw.items()}))
     else:
         expect_close(out, expected, what=what, atol=ATOL, rtol=RTOL, inputs=inputs, diagnose_with=diag)
 
@@ -782,7 +805,8 @@ def _expect_ppo(sub, ref, new, old, adv, kw, what, float64=False):
     expected = ref.ppo_clip_loss(new, old, adv, **kw)
     inputs, diag = _ppo_inputs(new, old, adv, kw), lambda m: m.ppo_clip_loss(new, old, adv, **kw)
     if float64:
-        _expect_float64(out, expected, what=what, inputs=inputs, diagnose_with=diag, mistake="ppo_float32")
+        _expect_float64(out, expected, what=what, inputs=inputs, diagnose_with=diag, mistake="ppo_float32",
+                        own_float32=lambda: sub.call("ppo_clip_loss", new.float(), old.float(), adv.float(), **kw))
     else:
         expect_close(out, expected, what=what, atol=ATOL, rtol=RTOL, inputs=inputs, diagnose_with=diag)
 

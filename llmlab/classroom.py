@@ -84,6 +84,9 @@ def kit_fingerprint(topics: list[str]) -> str:
 
 
 def submission_fingerprint(folder: Path, kit: str, topics: list[str]) -> str:
+    """A 16-hex-digit hash of ``kit`` (see :func:`kit_fingerprint`), ``topics`` and every file under
+    ``folder`` (its relative path and bytes; ``.ipynb_checkpoints`` left out): it changes whenever the
+    submission or what grades it changes."""
     h = hashlib.sha256((kit + ",".join(topics)).encode())
     for f in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
         h.update(f.relative_to(folder).as_posix().encode())
@@ -107,6 +110,8 @@ class Progress:
         self._logged = -1
 
     def update(self, done: int):
+        """Show that ``done`` of ``total`` students are graded: redraw the bar (a terminal), or else write
+        one line at the first call, at each multiple of ``total // 20`` and at the last student."""
         self.done = done
         elapsed = time.monotonic() - self.started
         rate = done / elapsed if elapsed > 0 and done else 0
@@ -126,6 +131,7 @@ class Progress:
         self.stream.flush()
 
     def close(self):
+        """End the bar's line (a terminal only)."""
         if self.live:
             self.stream.write("\n")
             self.stream.flush()
@@ -258,7 +264,11 @@ def _cmd_grade_class(args) -> int:
 # ---------------------------------------------------------------------------------------------
 # release: the student edition
 # ---------------------------------------------------------------------------------------------
-STUDENT_RUNTIME = ["__init__.py", "models.py", "data.py", "paths.py"]
+# What the shipped exercises' tests and notebooks import from llmlab (tests/test_release.py runs them with
+# nothing but the edition on the path, so a module missing here fails there)
+STUDENT_RUNTIME = ["__init__.py", "models.py", "data.py", "paths.py", "serve.py", "fault_proxy.py",
+                   "grading/__init__.py", "grading/scripted.py", "sft_data.py", "preference_data.py",
+                   "translation_data.py"]
 # Shipped as they are: the public example tests and their settings (no answers in them).
 PUBLIC_TEST_FILES = ["__init__.py", "conftest.py"]
 
@@ -324,8 +334,8 @@ def release(out: str | Path, *, notebooks: bool = True, force: bool = False, lan
     for name in [*PUBLIC_TEST_FILES, *(f"test_{t}.py" for t in names)]:
         if (EXERCISES / name).exists():
             shutil.copyfile(EXERCISES / name, out / "exercises" / name)
-    (out / "llmlab").mkdir()
     for name in STUDENT_RUNTIME:
+        (out / "llmlab" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(KIT_ROOT / "llmlab" / name, out / "llmlab" / name)
     if notebooks:
         _release_notebooks(out / "notebooks", lang)
@@ -333,7 +343,7 @@ def release(out: str | Path, *, notebooks: bool = True, force: bool = False, lan
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
         f'[project]\nname = "llmlab-student"\nversion = "{__version__}"\nrequires-python = ">=3.10"\n'
         'dependencies = ["torch>=2.5", "pytest", "transformers==5.24.0", "accelerate", "gguf", "matplotlib",'
-        ' "tqdm", "jupyter", "openai"]\n\n[tool.setuptools.packages.find]\ninclude = ["llmlab*"]\n\n'
+        ' "tqdm", "jupyter", "openai", "httpx2", "fastapi", "uvicorn"]\n\n[tool.setuptools.packages.find]\ninclude = ["llmlab*"]\n\n'
         '[tool.pytest.ini_options]\ntestpaths = ["exercises"]\n')
     if lang == "zh":
         (out / "README.md").write_text(STUDENT_README_ZH, encoding="utf-8")
@@ -497,6 +507,8 @@ def _cmd_gradescope(args) -> int:
 
 
 def add_parser(sub) -> None:
+    """Register ``llmlab grade-class``, ``llmlab release`` and ``llmlab gradescope-bundle`` on ``sub``
+    (the subparsers of :mod:`llmlab.cli`)."""
     from .i18n import LangAction
 
     g = sub.add_parser("grade-class", help="grade every student folder in parallel, resumably")

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import classroom, serve, watch
 from . import topics as topic_registry
 from .i18n import LangAction
 
@@ -46,9 +47,7 @@ def default_topics(path: Path) -> list[str] | None:
     if path.suffix == ".ipynb":
         return topic_registry.topics_of_notebook(path.name) or None
     if path.is_dir():
-        from .classroom import submission_topics
-
-        return submission_topics(path) or None  # what it holds; nothing at all: every topic scores 0
+        return classroom.submission_topics(path) or None  # what it holds; nothing at all: every topic scores 0
     return None
 
 
@@ -75,10 +74,10 @@ def _cmd_topics(args) -> int:
     return 0
 
 
-_EXTENSIONS = ["llmlab.serve", "llmlab.classroom", "llmlab.watch"]
-
-
 def main(argv=None) -> int:
+    """Run the ``llmlab`` command with ``argv`` (default: ``sys.argv[1:]``); returns the subcommand's exit
+    status (``llmlab grade``: 0, or 2 when grading could not run). argparse raises ``SystemExit`` for
+    ``--help`` and for invalid arguments."""
     parser = argparse.ArgumentParser(prog="llmlab", description="Exercises and autograding for the LLM course.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -108,15 +107,7 @@ def main(argv=None) -> int:
     t.set_defaults(func=_cmd_topics)
 
     # Further commands live in their own modules, each with ``add_parser(subparsers)``.
-    import importlib
-
-    for name in _EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in (serve, classroom, watch):
         module.add_parser(sub)
 
     args = parser.parse_args(argv)

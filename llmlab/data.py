@@ -20,7 +20,7 @@ from .paths import shared_dir
 
 
 class DataNotFound(FileNotFoundError):
-    pass
+    """No IMDB reviews where :func:`resolve_source` looked (or ``datasets`` is not installed)."""
 
 
 def _from_jsonl(path: Path) -> list[dict]:
@@ -47,6 +47,9 @@ def _from_datasets(split: str) -> list[dict]:
 
 
 def resolve_source(source: str | os.PathLike | None = None) -> str | Path:
+    """Where the reviews come from: ``"datasets"``, or the folder (a ``Path``) given by ``source``, else
+    ``$LLMLAB_IMDB``, else ``../shared/data/imdb``. A folder counts if it holds ``test.jsonl``,
+    ``train/pos/`` or ``aclImdb/train/``; raises :class:`DataNotFound` otherwise."""
     choice = source or os.environ.get("LLMLAB_IMDB")
     if choice == "datasets":
         return "datasets"

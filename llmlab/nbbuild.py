@@ -267,6 +267,8 @@ def output_path(name: str, lang: str = "en") -> Path:
 
 
 def render(name: str, lang: str = "en") -> str:
+    """Notebook ``name`` in language ``lang`` as ``.ipynb`` JSON text, with stable cell ids
+    (``<name>-<n>``)."""
     nb = build(name, lang)
     for n, cell in enumerate(nb["cells"]):
         cell["id"] = f"{name}-{n}"

@@ -23,7 +23,7 @@ HEADER = ("# Exercise stub generated from the reference by `llmlab stubs` -- fil
 
 
 class StubError(ValueError):
-    pass
+    """A reference's ``### BEGIN SOLUTION``/``### END SOLUTION`` markers do not pair up."""
 
 
 def _enclosing(tree: ast.AST, lineno: int) -> str | None:
@@ -45,6 +45,9 @@ def _enclosing(tree: ast.AST, lineno: int) -> str | None:
 
 
 def make_stub(source: str, topic: str) -> str:
+    """The exercise stub of reference ``source``: each solution region inside a function becomes
+    ``raise NotImplementedError("task <topic>.<function>: not implemented yet")``; one outside a function
+    becomes its ``# stub:`` lines, uncommented. :data:`HEADER` goes first. Raises :class:`StubError`."""
     tree = ast.parse(source)
     lines = source.splitlines()
     out: list[str] = []
@@ -74,10 +77,12 @@ def make_stub(source: str, topic: str) -> str:
 
 
 def stub_for(topic: str) -> str:
+    """The stub of ``solutions/<topic>.py``."""
     return make_stub((SOLUTIONS / f"{topic}.py").read_text(), topic)
 
 
 def write_stubs(topics: list[str], directory: Path = EXERCISES) -> list[Path]:
+    """Write the stub of each topic as ``directory/<topic>.py`` where it differs; returns the paths written."""
     written = []
     for topic in topics:
         path = Path(directory) / f"{topic}.py"

@@ -13,6 +13,7 @@ from .paths import GRADERS, SOLUTIONS
 
 @dataclass(frozen=True)
 class Topic:
+    """A graded topic: its module ``name``, the ``notebook`` that teaches it, and a ``title``."""
     name: str
     notebook: str  # notebook file name under notebooks/<stem>/
     title: str
@@ -45,10 +46,12 @@ def all_topics() -> list[Topic]:
 
 
 def topic_names() -> list[str]:
+    """Names of :func:`all_topics`, in course order."""
     return [t.name for t in all_topics()]
 
 
 def get(name: str) -> Topic:
+    """The topic called ``name`` (whether or not it exists in this checkout); ``KeyError`` if unknown."""
     for t in _ALL:
         if t.name == name:
             return t
@@ -56,4 +59,5 @@ def get(name: str) -> Topic:
 
 
 def topics_of_notebook(filename: str) -> list[str]:
+    """Names of the available topics taught in notebook ``filename`` (e.g. ``attention.ipynb``)."""
     return [t.name for t in all_topics() if t.notebook == filename]

@@ -63,6 +63,7 @@ def source_tokens(n: int) -> list[str]:
 
 
 def target_tokens(n: int) -> list[str]:
+    """The target sentence as tokens: the digits of ``n`` (``42`` -> ``["4", "2"]``)."""
     return list(str(n))
 
 

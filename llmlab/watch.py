@@ -45,6 +45,8 @@ class WarmSession:
         self.close()
 
     def start(self) -> None:
+        """Start the session process unless it runs; returns once it is ready. Raises
+        :class:`~llmlab.grading.runner.GradingError` if it does not start."""
         from .grading.runner import GradingError, session_env
 
         if self.proc is not None and self.proc.poll() is None:
@@ -228,6 +230,7 @@ def _cmd_watch(args) -> int:
 
 
 def add_parser(sub) -> None:
+    """Register ``llmlab watch`` on ``sub`` (the subparsers of :mod:`llmlab.cli`)."""
     w = sub.add_parser("watch", help="re-grade a topic each time you save its module or notebook")
     w.add_argument("path", nargs="?", default="exercises",
                    help="folder of <topic>.py modules and/or notebooks, one module, or one notebook (default: exercises)")

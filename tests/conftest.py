@@ -53,3 +53,14 @@ def pytest_make_collect_report(collector):
 @pytest.fixture(scope="session")
 def kit_root() -> Path:
     return ROOT
+
+
+def pytest_collection_modifyitems(config, items):
+    # Longest first. xdist hands tests to its workers in collection order, and a run lasts until its
+    # last test ends: a 3-minute notebook run collected last would run alone at the end while the
+    # other worker idles. The slow end-to-end tests and the grader sweeps start at once; the many
+    # short tests fill the gaps. (The sort is stable and the same on every worker, as xdist needs.)
+    def cost(item) -> int:
+        return 0 if item.get_closest_marker("slow") or item.path.name == "test_graders.py" else 1
+
+    items.sort(key=cost)

@@ -16,6 +16,9 @@ import torch
 
 from solutions.bert_masking import make_nsp_examples, mask_tokens
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("minilm_features")
+
 with warnings.catch_warnings():  # the graders' @check marks are registered only in a grading session
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
     from graders.test_bert_masking import _categories, binomial_bounds, chi2_pvalue

@@ -13,6 +13,9 @@ from llmlab.grading.notebook import extract_module
 from llmlab.grading.runner import grade
 from llmlab.paths import EXERCISES, KIT_ROOT, SOLUTIONS
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("cli_reference")
+
 TOPICS = ["attention", "causal_mask"]
 
 

@@ -23,6 +23,9 @@ import torch
 
 from solutions import dpo
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("trl")
+
 TRL_VERSION = "1.16.0"
 
 PC, PR = torch.tensor([-10.0, -5.0]), torch.tensor([-12.0, -4.0])

@@ -16,6 +16,9 @@ from llmlab.data import DataNotFound, load_imdb
 from llmlab.paths import KIT_ROOT
 from solutions.imdb_bert import clean_review
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("imdb_sample")
+
 
 def _fake_aclimdb(root):
     """A miniature aclImdb/: 3 positive and 2 negative reviews per split, with <br /> tags."""

@@ -22,6 +22,9 @@ from llmlab import nbbuild
 from llmlab.grading.variants import load_variants
 from llmlab.paths import NOTEBOOKS
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("nbgrader_agreement")
+
 NAME = "attention"
 BUGS = {"bug_sdpa": ("attention", "no_scaling"), "bug_mask": ("causal_mask", "diagonal_excluded")}
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("solved_kit")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

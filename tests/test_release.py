@@ -1,6 +1,7 @@
 """`llmlab release`: the student edition is made afresh, never ships an answer, and works as shipped."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -17,7 +18,32 @@ from llmlab.nbbuild import FENCE
 from llmlab.paths import EXERCISES, GRADERS, KIT_ROOT, NOTEBOOKS, SOLUTIONS
 from llmlab.stubgen import stub_for
 
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("release_edition")
+
 TASK = re.compile(r'NotImplementedError\("(task [\w.]+): not implemented yet"\)')
+# Python as a student's machine has it: the kit's own editable install cannot lend a module the edition lacks
+ALONE = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in repr(f)]; "
+         "sys.path[:] = [p for p in sys.path if not p.startswith({kit!r})]; ")
+
+
+def _llmlab_modules(source: str, package: str = "") -> set[str]:
+    """The llmlab modules ``source`` imports (``from llmlab.x import y`` -> llmlab.x, and llmlab.x.y if
+    that is a module; relative imports resolved against ``package``)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "llmlab"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base.split(".")[0] == "llmlab":
+                found |= {base} | {f"{base}.{a.name}" for a in node.names}
+    kit = {".".join(p.relative_to(KIT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+           for p in (KIT_ROOT / "llmlab").rglob("*.py")}
+    return found & kit
 
 
 def test_a_solved_exercise_in_the_working_tree_is_not_shipped(tmp_path, monkeypatch):
@@ -70,13 +96,38 @@ def test_shipped_public_tests_run_in_the_shipped_edition(edition, tmp_path):
     shutil.copytree(edition, alone)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "LLMLAB_"))}
     env["COLUMNS"] = "1000"  # the short summary keeps each failure's whole message
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rf"],
-                         cwd=alone, env=env, capture_output=True, text=True, timeout=1200)
+    code = ALONE.format(kit=str(KIT_ROOT)) + ("import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+                                              "'-n', '0', '-rf']))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=alone, env=env, capture_output=True, text=True, timeout=1200)
     failed = [ln for ln in run.stdout.splitlines() if ln.startswith("FAILED")]
     assert failed, run.stdout[-3000:] + run.stderr[-2000:]
     assert "error" not in run.stdout.splitlines()[-1], run.stdout[-3000:]
     others = [ln for ln in failed if "not implemented yet" not in ln]
     assert not others, "\n".join(others[:10])
+
+
+@pytest.mark.slow
+def test_every_llmlab_module_the_edition_imports_is_shipped(edition):
+    """The notebooks' and tests' imports, and the shipped modules' own, resolve inside the edition alone."""
+    sources = [(f.read_text(encoding="utf-8"), "") for f in (edition / "exercises").glob("*.py")]
+    for nb in (edition / "notebooks").rglob("*.ipynb"):
+        for c in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if c["cell_type"] == "code":
+                text = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(("%", "!")))
+                sources.append((code, ""))
+    for f in (edition / "llmlab").rglob("*.py"):
+        module = ".".join(f.relative_to(edition).with_suffix("").parts)
+        package = module.removesuffix(".__init__") if f.name == "__init__.py" else module.rpartition(".")[0]
+        sources.append((f.read_text(encoding="utf-8"), package + ".x"))
+    needed = set().union(*(_llmlab_modules(src, pkg) for src, pkg in sources))
+    assert {"llmlab.serve", "llmlab.models", "llmlab.data"} <= needed  # the scan sees what is there
+    shipped = {".".join(f.relative_to(edition).with_suffix("").parts).removesuffix(".__init__")
+               for f in (edition / "llmlab").rglob("*.py")}
+    assert not needed - shipped, f"the edition imports modules it does not ship: {sorted(needed - shipped)}"
+    code = ALONE.format(kit=str(KIT_ROOT)) + f"import importlib; [importlib.import_module(m) for m in {sorted(needed)}]"
+    run = subprocess.run([sys.executable, "-c", code], cwd=edition, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
 
 
 @pytest.mark.slow

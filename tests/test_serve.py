@@ -22,7 +22,11 @@ import openai  # declared in the `remote` extra, with fastapi and uvicorn: a mis
 import pytest
 import uvicorn
 
-from llmlab.serve import FAULT_KINDS, MODEL_NAME, FaultConfig, FaultProxy, free_port
+from llmlab.fault_proxy import FAULT_KINDS, FaultConfig, FaultProxy
+from llmlab.serve import MODEL_NAME, free_port
+
+# one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("serve_upstream")
 
 UPSTREAM_MODEL = "/cache/smollm2-135m-instruct-folder"
 

@@ -54,6 +54,8 @@ class CheckFailed(AssertionError):
 
     @property
     def diagnosis(self) -> list[str]:
+        """The mistakes (variants' feedback texts) whose outputs match this failure and the earlier
+        failures of the same check; ``[]`` when none does or more than ``MAX_NAMED`` do."""
         if self._final is None:
             found = self._own_diagnosis()
             for other in self._siblings:
@@ -66,6 +68,7 @@ class CheckFailed(AssertionError):
         return self._final
 
     def feedback(self) -> str:
+        """The student's text: the problem, "Likely mistake: ..." when diagnosed, the failing input."""
         lines = [self.problem]
         if self.diagnosis:
             lines.append("Likely mistake: " + " / ".join(self.diagnosis))
@@ -119,6 +122,8 @@ def check(task: str, points: float = 1, *, visibility: str = "visible", spec: st
 # Describing values for feedback
 # ---------------------------------------------------------------------------------------------
 def describe(value, limit: int = 48) -> str:
+    """A short readable rendering of a value for feedback: a tensor's shape and dtype (and its values
+    when it has at most ``limit`` elements), short lists elementwise, other values by ``repr`` (cut)."""
     if isinstance(value, torch.Tensor):
         head = f"tensor of shape {tuple(value.shape)}, dtype {str(value.dtype).replace('torch.', '')}"
         if value.numel() <= limit:
@@ -153,6 +158,7 @@ def distinct(a: float, b: float, digits: int = 6) -> tuple[str, str]:
 
 
 def type_name(value) -> str:
+    """The type name of a value as the student wrote it (a worker's object keeps its own type's name)."""
     if isinstance(value, RemoteObject):
         return value.type_name
     return type(value).__name__
@@ -285,6 +291,7 @@ def expect_tensor(value, *, what: str, shape=None, dtype=None, inputs: dict | No
 
 
 def expect_tuple(value, n: int, *, what: str, inputs: dict | None = None):
+    """Raise ``CheckFailed`` unless ``value`` is a tuple (or list) of ``n`` values."""
     if not isinstance(value, (tuple, list)) or isinstance(value, RemoteObject):
         raise CheckFailed(f"{what} should be a tuple of {n} values, got {type_name(value)}", inputs=inputs)
     if len(value) != n:
@@ -443,6 +450,8 @@ def shows_input(inputs: dict) -> diagnosing:
 
 
 def diagnose_exception(compute: Callable, err: SubmissionError) -> list[str]:
+    """The mistakes of the current topic's variants that raise exactly ``err`` (type and message) when
+    ``compute(variant_module)`` runs; ``[]`` when none or more than ``MAX_NAMED`` do."""
     from .variants import load_variants
 
     topic = current_topic.get()

@@ -11,10 +11,12 @@ import torch
 
 
 def torch_generator(seed: int) -> torch.Generator:
+    """A ``torch.Generator`` seeded with ``seed``."""
     return torch.Generator().manual_seed(int(seed))
 
 
 def python_random(seed: int):
+    """A ``random.Random(seed)``."""
     import random
 
     return random.Random(int(seed))
@@ -54,7 +56,7 @@ def smollm2_tokenizer():
 def scripted_openai(reviews: list, script: list, **options):
     """An ``openai.OpenAI`` client answered inside the worker by a script, with every request logged.
 
-    Returns a :class:`llmlab.serve.ScriptedEndpoint`: pass ``endpoint.get("client")`` to the
+    Returns a :class:`llmlab.grading.scripted.ScriptedEndpoint`: pass ``endpoint.get("client")`` to the
     submission; read ``endpoint.call("log")`` (requests: review, attempt, start/end times, requests in
     flight, status, SDK retry count) and ``endpoint.call("describe", results)`` (a returned list of
     results as plain data) back. The client sends through
@@ -62,6 +64,10 @@ def scripted_openai(reviews: list, script: list, **options):
     worker's network guard stays up. ``script[i]`` lists the planned answers to review ``i``'s attempts;
     ``options``: ``hold``, ``sdk_max_retries``, ``seed``, ``timeout`` (see ``ScriptedEndpoint``).
     """
+    # Through llmlab.serve (which re-exports it), imported here: hypothesis biases its draws with the
+    # constants of the kit's modules loaded in the grading process, and the recorded expected failures
+    # (graders/expected_failures/) were drawn with llmlab.serve loaded at this point. Loading less, or
+    # earlier, changes which examples the graders try.
     from ..serve import ScriptedEndpoint
 
     return ScriptedEndpoint(reviews, script, **options)

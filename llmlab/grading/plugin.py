@@ -26,11 +26,30 @@ GRADING_PROFILE = "llmlab-grading"
 
 
 class MissingTopic(Exception):
-    pass
+    """The submission has no ``<topic>.py``: each of the topic's checks fails with this message."""
+
+
+def _without_local_constants() -> None:
+    """Keep hypothesis from drawing constants it finds in the kit's own modules.
+
+    hypothesis draws about one value in twenty from a pool of constants: its built-in ones, and the
+    literals of every "local" module loaded in the process (here llmlab/, solutions/, graders'
+    strategies and variants). Which of those are loaded depends on the topics graded and on which
+    diagnoses ran for earlier submissions, so a student's examples (and, rarely, their score) would
+    depend on who else was graded in the same session, and editing a number anywhere in the kit would
+    move every topic's examples. Only the built-in constants are kept. (A private hook: hypothesis is
+    pinned in pyproject.toml, and tests/test_determinism.py fails if the hook disappears.)"""
+    from hypothesis.internal.conjecture import providers
+
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()  # pools computed before, with the local constants in them
 
 
 def _register_hypothesis_profile(max_examples: int = 25):
     from hypothesis import HealthCheck, Phase, settings
+
+    _without_local_constants()
 
     # Derandomised and without an example database: the same submission gets the same score.
     settings.register_profile(GRADING_PROFILE, derandomize=True, database=None, deadline=None,
@@ -41,6 +60,9 @@ def _register_hypothesis_profile(max_examples: int = 25):
 
 
 class GradingSession:
+    """The submissions of one grading run (``spec`` as written by :mod:`llmlab.grading.runner`), their
+    live workers keyed by ``(submission, topic)``, and the check records gathered so far."""
+
     def __init__(self, spec: dict):
         self.spec = spec
         self.subs = {s["name"]: s for s in spec["submissions"]}
@@ -51,6 +73,9 @@ class GradingSession:
         self.remaining: dict[str, int] = {}
 
     def get(self, name: str, topic: str):
+        """The live submission ``name`` for ``topic``, started on first use: a
+        :class:`~llmlab.grading.remote.LocalSubmission` when trusted, else an isolated
+        :class:`~llmlab.grading.remote.Submission`. Raises :class:`MissingTopic` if ``<topic>.py`` is absent."""
         key = (name, topic)
         if key not in self.live:
             info = self.subs[name]
@@ -65,6 +90,8 @@ class GradingSession:
         return self.live[key]
 
     def done_with(self, name: str):
+        """Count one finished check of submission ``name``; after its last, close its workers and write its
+        records (when the spec names a ``results_dir``)."""
         self.remaining[name] -= 1
         if self.remaining[name] == 0:
             for key in [k for k in self.live if k[0] == name]:
@@ -102,10 +129,13 @@ _SESSION: GradingSession | None = None
 
 
 def pytest_addoption(parser):
+    """Add ``--llmlab-spec`` (the JSON file naming the submissions to grade)."""
     parser.addoption("--llmlab-spec", default=None, help="JSON file naming the submissions to grade")
 
 
 def pytest_configure(config):
+    """Register the ``llmlab`` marker; with ``--llmlab-spec``, load the spec, the hypothesis profile and
+    the grading session, and start the workers' forkserver when a submission is untrusted."""
     global _SESSION
     config.addinivalue_line("markers", "llmlab(task, points, visibility): a graded check")
     spec_path = config.getoption("--llmlab-spec")
@@ -127,11 +157,14 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
+    """Parametrize every test that takes ``sub`` over the session's submissions, in spec order."""
     if _SESSION is not None and "sub" in metafunc.fixturenames:
         metafunc.parametrize("sub", _SESSION.order, indirect=True, ids=_SESSION.order)
 
 
 def pytest_collection_modifyitems(session, config, items):
+    """Keep only the graded tests, ordered by submission then by position, and count each
+    submission's checks (for :meth:`GradingSession.done_with`)."""
     if _SESSION is None:
         return
     graded = [i for i in items if hasattr(i, "callspec") and "sub" in i.callspec.params]
@@ -145,11 +178,14 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def topic_of(item) -> str:
+    """The topic of a test item: its file name without ``test_`` (``test_attention.py`` -> ``attention``)."""
     return Path(str(item.fspath)).stem.removeprefix("test_")
 
 
 @pytest.fixture
 def sub(request):
+    """Fixture: the submission under test for this item's topic (``request.param`` names it), its check
+    state reset. Raises :class:`MissingTopic` when it lacks the topic's module."""
     topic = topic_of(request.node)
     current_topic.set(topic)
     submission = _SESSION.get(request.param, topic)
@@ -207,6 +243,8 @@ def feedback_for(exc) -> tuple[str, str, str]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Turn each graded test's setup and call reports into one check record (status, points,
+    feedback, printed output, seconds); at teardown, tell the session the check is done."""
     outcome = yield
     if _SESSION is None or not hasattr(item, "callspec") or "sub" not in item.callspec.params:
         return
@@ -239,6 +277,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """Close the live workers and write every record to the spec's ``out`` file, if any."""
     if _SESSION is None:
         return
     for live in _SESSION.live.values():

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Limits:
+    """Resource limits of a submission's worker: per call (``timeout`` CPU seconds, ``timeout *
+    wall_factor`` wall seconds), per worker (``memory_mb``, ``cpu_seconds``, ``file_mb``) and per topic
+    (``budget`` CPU seconds, ``budget * budget_wall_factor`` wall seconds; 0: no budget)."""
     timeout: float = 20.0  # CPU seconds one call may use (load-independent, so verdicts are reproducible)
     wall_factor: float = 10.0  # ... and wall-clock seconds = timeout * wall_factor (catches sleeps, waits)
     memory_mb: int = 3072  # address space above what torch maps at start
@@ -141,9 +144,13 @@ class RemoteObject:
 
     @property
     def type_name(self) -> str:
+        """The class name of the object in the worker."""
         return self._handle.type_name
 
     def call(self, method: str, *args, keep: bool = False, **kwargs):
+        """Call the object's method ``method`` in the worker; returns the result as plain data, or as a
+        :class:`~llmlab.codec.Handle` to an object kept there (with ``keep=True``, or when it is not plain
+        data). Raises :class:`SubmissionError` (or :class:`Unfinished`) as :meth:`BaseSubmission.call` does."""
         return self._sub._request({"op": "call", "handle": self._handle.id, "attr": method,
                                    "args": list(args), "kwargs": kwargs, "keep": keep},
                                   generation=self._generation, label=f"{self.type_name}.{method}")
@@ -152,6 +159,8 @@ class RemoteObject:
         return self.call("__call__", *args, **kwargs)
 
     def get(self, attr: str, keep: bool = False):
+        """The object's attribute ``attr``, as plain data or as a :class:`~llmlab.codec.Handle` (with
+        ``keep=True``, or when it is not plain data)."""
         return self._sub._request({"op": "getattr", "handle": self._handle.id, "attr": attr, "keep": keep},
                                   generation=self._generation)
 
@@ -207,12 +216,15 @@ class BaseSubmission:
         return self._wrap(self._request({"op": "factory", "name": name, "args": list(args), "kwargs": kwargs}))
 
     def has(self, attr: str) -> bool:
+        """Whether the submission's module defines ``attr``."""
         return attr in self.names()
 
     def names(self) -> list[str]:
+        """The names the submission's module defines, sorted (those starting with ``__`` left out)."""
         return self._request({"op": "import", "module": self.topic})
 
     def start_check(self):
+        """Begin a new check: forget the previous check's settling failure (topic-wide ones stay)."""
         self.poisoned = None
 
     # internals ------------------------------------------------------------------------------
@@ -290,6 +302,7 @@ class BaseSubmission:
         raise NotImplementedError
 
     def close(self):
+        """Release what the submission holds (nothing here; a worker in subclasses)."""
         pass
 
 
@@ -476,6 +489,7 @@ class Submission(BaseSubmission):
         return None
 
     def close(self):
+        """Kill the worker and remove its scratch folder (a later request starts a fresh worker)."""
         self._kill()
 
 

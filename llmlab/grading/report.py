@@ -112,12 +112,15 @@ def gradescope(result: SubmissionResult) -> dict:
 
 
 def to_json(results: dict[str, SubmissionResult]) -> str:
+    """Gradescope ``results.json`` text: one submission's object, or ``{name: object}`` for several."""
     if len(results) == 1:
         return json.dumps(gradescope(next(iter(results.values()))), indent=2)
     return json.dumps({name: gradescope(r) for name, r in results.items()}, indent=2)
 
 
 def junit(results: dict[str, SubmissionResult]) -> str:
+    """A JUnit XML report: one ``testsuite`` per submission and topic, one ``testcase`` per check (points
+    as a property; ``failure``/``error`` elements carry the feedback)."""
     root = ET.Element("testsuites")
     for res in results.values():
         for topic, t in res.topics.items():

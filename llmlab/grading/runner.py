@@ -28,6 +28,7 @@ class GradingError(RuntimeError):
 
 @dataclass
 class TopicResult:
+    """One topic's score: ``points`` of ``max_points`` and its check records."""
     topic: str
     points: float = 0.0
     max_points: float = 0.0
@@ -36,19 +37,23 @@ class TopicResult:
 
 @dataclass
 class SubmissionResult:
+    """One submission's results: a :class:`TopicResult` per topic, and notes for the student."""
     name: str
     topics: dict[str, TopicResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
     def points(self) -> float:
+        """Points over all topics."""
         return sum(t.points for t in self.topics.values())
 
     @property
     def max_points(self) -> float:
+        """Maximum points over all topics."""
         return sum(t.max_points for t in self.topics.values())
 
     def to_dict(self) -> dict:
+        """Plain data: name, points, max_points, notes and each topic as a dict."""
         return {"name": self.name, "points": self.points, "max_points": self.max_points,
                 "notes": self.notes, "topics": {k: asdict(v) for k, v in self.topics.items()}}
 
@@ -98,6 +103,8 @@ def prepare(path: str | Path, topics: list[str], workdir: Path) -> tuple[Path, l
 
 
 def check_topics(topics: list[str] | None) -> list[str]:
+    """``topics`` (every known topic when None or empty) as a list; raises :class:`GradingError`
+    naming any unknown one."""
     available = topic_registry.topic_names()
     topics = list(topics or available)
     unknown = [t for t in topics if t not in available]
@@ -184,6 +191,8 @@ def read_results(workdir: Path, submissions: dict, topics: list[str], notes: dic
 
 
 def from_records(name: str, topics: list[str], records: list[dict], notes: list[str] | None = None) -> SubmissionResult:
+    """A :class:`SubmissionResult` for ``name`` from its check records: every topic of ``topics`` (0 of 0
+    if no record), points summed, feedback translated to ``LLMLAB_LANG``'s language."""
     res = SubmissionResult(name, notes=list(notes or []))
     for topic in topics:
         res.topics[topic] = TopicResult(topic)

@@ -48,6 +48,8 @@ class PatchError(ValueError):
 
 @dataclass
 class Variant:
+    """A buggy variant of a topic's reference: its ``name``, the ``mistake`` it makes, and how it
+    differs (``edits``: snippets replaced in the reference; ``patches``: whole functions replaced)."""
     topic: str
     name: str
     mistake: str

@@ -267,6 +267,9 @@ def _student_traceback(exc: BaseException, directory: str) -> str:
 
 
 class Worker:
+    """The worker side of a submission: imports the submission's modules, answers requests from
+    :class:`~llmlab.grading.remote.Submission` over ``conn``, and keeps the objects it hands out as handles."""
+
     def __init__(self, conn, directory: str):
         self.conn = conn
         self.directory = directory
@@ -306,12 +309,16 @@ class Worker:
 
     # -- requests ----------------------------------------------------------------------------
     def module(self, name: str):
+        """The submission's module ``name``, imported once (builtins it patched at import are restored)."""
         if name not in self.modules:
             self.modules[name] = importlib.import_module(f"{SUBMISSION_PACKAGE}.{name}")
             _restore(builtins.__dict__, self.pristine)  # a patch made at import time ends here
         return self.modules[name]
 
     def handle(self, req: dict):
+        """Answer one request (``op``: ping, import, call, getattr, factory, settle, release) and return its
+        value (plain data or a :class:`~llmlab.codec.Handle`). Raises what the submission raises,
+        :class:`MissingDefinition` for an absent function, ``ValueError`` for an unknown op."""
         op = req["op"]
         if op == "ping":
             return "pong"
@@ -361,6 +368,8 @@ class Worker:
         raise ValueError(f"unknown op {op!r}")
 
     def serve(self, out: _BoundedBuffer, err: _BoundedBuffer):
+        """Answer requests until the connection closes: each reply carries ``ok`` and the value, or the
+        exception's type, message and student traceback, plus the output printed meanwhile."""
         pristine = self.pristine
         while True:
             _restore(builtins.__dict__, pristine)

@@ -44,6 +44,7 @@ class LangAction(argparse.Action):
 
 
 def placeholders(template: str) -> list[str]:
+    """The placeholders of ``template`` in order (``{}`` or ``{<digits>}``); escaped ``{{``/``}}`` left out."""
     return [p for p in _PLACEHOLDER.findall(template) if p not in ("{{", "}}")]
 
 
@@ -73,6 +74,8 @@ def _fill(template: str, values: list[str]) -> str:
 
 
 def read_catalogue(name: str) -> dict:
+    """The translation catalogue ``llmlab/i18n/zh/<name>.json`` (``{"checks": ..., "texts": ...}``); empty
+    when the file does not exist."""
     path = CATALOGUE / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"checks": {}, "texts": {}}
 

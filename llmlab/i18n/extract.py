@@ -191,6 +191,8 @@ class _Finder(ast.NodeVisitor):
 
 
 def templates_in(path: Path) -> set[str]:
+    """The feedback templates found in the grader or variant file ``path`` (see the module docstring),
+    the names of its named cases included."""
     tree = ast.parse(path.read_text())
     finder = _Finder(tree)
     finder.visit(tree)
