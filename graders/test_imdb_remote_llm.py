@@ -349,15 +349,11 @@ class Run:
                               "SDK retries)", inputs=self.inputs, diagnosis=[known_mistake("sdk_retries_left_on")])
 
     def check_attempt_counts(self, results):
-        """Each review: logged requests == its Result.attempts == what its script implies."""
+        """Each review was sent as often as its script implies. (What a Result reports in ``attempts`` is
+        judged by the check of that field alone, so that a miscount costs its points once.)"""
         self.check_sdk_retries_off()
         for i, (got, want) in enumerate(zip(results, self.expected)):
             sent = len(self.requests_of(i))
-            if sent != got["attempts"]:
-                raise CheckFailed(f"review #{i}: {sent} request(s) were sent but its Result says attempts="
-                                  f"{got['attempts']}: attempts counts the requests sent for the review (1 + retries)",
-                                  inputs=self.inputs, diagnosis=[known_mistake("attempts_miscounted")]
-                                  if sent == got["attempts"] + 1 else [])
             if sent != want["attempts"]:
                 first = self.script[i][min(want["attempts"], len(self.script[i])) - 1]
                 if sent > want["attempts"] and outcome(first) == "answer":
@@ -397,7 +393,8 @@ class Run:
                               diagnosis=[known_mistake("results_in_completion_order")])
 
     def check_outcomes(self, results):
-        """Labels, errors and token counts as the spec implies, review by review."""
+        """Labels and errors as the spec implies, review by review. (Token counts are judged by the check
+        of those fields alone, so that a mistake there costs its points once.)"""
         self.check_order(results)
         for i, (got, want) in enumerate(zip(results, self.expected)):
             if want["error"]:
@@ -410,12 +407,6 @@ class Run:
                 raise CheckFailed(f"review #{i} was answered {said!r}, so its Result should have label="
                                   f"{want['label']!r} and error=None; got label={got['label']!r}, error={got['error']!r}",
                                   inputs=self.inputs)
-            tokens = (got["prompt_tokens"], got["completion_tokens"])
-            want_tokens = (want["prompt_tokens"], want["completion_tokens"])
-            if tokens != want_tokens:
-                raise CheckFailed(f"review #{i}: (prompt_tokens, completion_tokens) = {tokens}, expected {want_tokens} "
-                                  "(the answer's usage)", inputs=self.inputs,
-                                  diagnosis=[known_mistake("tokens_swapped")] if tokens == want_tokens[::-1] else [])
 
     def gaps(self, i: int) -> list[float]:
         """Seconds between the end of each failed request of review ``i`` and the start of the next."""
@@ -451,18 +442,30 @@ def test_results_come_back_in_input_order(sub, ref):
 @check(TASK_CLASSIFY, points=1,
        spec=("the tokens come from the answer's ``usage`` (0 when it has none)", "so that ``attempts`` counts requests"))
 def test_attempts_and_token_usage_are_reported(sub, ref):
-    run = Run(sub, ref, [[answer("negative", 120, 1)], [answer("Positive", 95, 2)], [answer("neutral", 64, 7)]],
+    # review #3 fails once first: its attempts count both requests. Only the two reported fields are
+    # judged here, against what was really sent and answered, so a wrong retry policy is not charged again.
+    run = Run(sub, ref, [[answer("negative", 120, 1)], [answer("Positive", 95, 2)], [answer("neutral", 64, 7)],
+                         [status(500), answer("positive", 33, 4)], [answer("negative")]],
               concurrency=2, max_retries=3)
     results = run.results()
     for i, got in enumerate(results):
-        if got["attempts"] != 1:
-            sent = len(run.requests_of(i))
-            named = ([known_mistake("attempts_miscounted")] if got["attempts"] == 0 else
-                     [known_mistake("no_break_after_success")] if sent > 1 else [])
-            raise CheckFailed(f"review #{i} was answered by its first request, so attempts should be 1, got "
-                              f"{got['attempts']} ({sent} request(s) were sent for it)", inputs=run.inputs,
-                              diagnosis=named)
-    run.check_outcomes(results)
+        sent = len([e for e in run.requests_of(i) if not e["sdk_retry"]])  # the SDK's own retries: another check
+        if got["attempts"] != sent:
+            named = ([known_mistake("attempts_miscounted")] if got["attempts"] == sent - 1 else [])
+            raise CheckFailed(f"review #{i}: {sent} request(s) were sent for it, but its Result says attempts="
+                              f"{got['attempts']}: attempts counts the requests sent for the review (1 + retries)",
+                              inputs=run.inputs, diagnosis=named)
+    for i, got in enumerate(results):
+        sent = len(run.requests_of(i))
+        if got["label"] is None or not 1 <= sent <= len(run.script[i]):
+            continue  # no answer was accepted: nothing to count
+        plan = run.script[i][sent - 1]  # the answer that was accepted
+        counts = (got["prompt_tokens"], got["completion_tokens"])
+        want = (plan.get("prompt_tokens", 0), plan.get("completion_tokens", 0))
+        if counts != want:
+            raise CheckFailed(f"review #{i}: (prompt_tokens, completion_tokens) = {counts}, expected {want} (the "
+                              "usage of the answer it was given; 0 and 0 when the answer has none)", inputs=run.inputs,
+                              diagnosis=[known_mistake("tokens_swapped")] if counts == want[::-1] else [])
 
 
 @check(TASK_CLASSIFY, points=1,
