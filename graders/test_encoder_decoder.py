@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from graders.strategies import padded_attention_masks, randn, seeds
 from graders.test_decoder_lm import _expect_state_shapes, memo
 from llmlab.grading import factories
+from llmlab.grading.compose import composed, expected_or_composed
 from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_equal,
                                   expect_raises, expect_tensor, known_mistake, later)
 
@@ -474,10 +475,17 @@ def test_encode_matches_torch_encoder(sub, ref, case):
     with diagnosing(run):
         memory = expect_tensor(obj.call("encode", src, src_am), what="encode(src_ids, src_mask)",
                                shape=(*src.shape, c["d_model"]))
-    expected = torch_encode(c, state, src, src_am, _positions(ref, c))
-    expect_close(_keep_real(memory, src_am), _keep_real(expected, src_am), what="encode(src_ids, src_mask) at the "
+    expected = expected_or_composed(_keep_real(memory, src_am), _keep_real(torch_encode(c, state, src, src_am, _positions(
+        ref, c)), src_am), lambda: run(composed(sub, MODEL_PARTS)), atol=MODEL_ATOL, rtol=MODEL_RTOL)
+    expect_close(_keep_real(memory, src_am), expected, what="encode(src_ids, src_mask) at the "
                  "real source positions (compared with torch's encoder layers and final LayerNorm)", atol=MODEL_ATOL,
                  rtol=MODEL_RTOL, inputs=dict(config=c, src_ids=src, src_mask=src_am), diagnose_with=run)
+
+
+# What an EncoderDecoder is built from, each graded by checks of its own: the model's checks also accept
+# the reference model over the student's own parts (llmlab.grading.compose), so a wrong layer or
+# positional table is not charged again on encode, decode and forward.
+MODEL_PARTS = ("sinusoidal_positions", "EncoderLayer", "DecoderLayer")
 
 
 def _positions(ref, c: dict):
@@ -497,8 +505,10 @@ def test_decode_matches_torch_decoder(sub, ref, case):
     with diagnosing(run):
         logits = expect_tensor(obj.call("decode", tgt, memory, src_am, tgt_am),
                                what="decode(tgt_ids, memory, src_mask, tgt_mask)", shape=(*tgt.shape, c["tgt_vocab"]))
-    expected = torch_decode(c, state, tgt, memory, src_am, tgt_am, _positions(ref, c))
-    expect_close(_keep_real(logits, tgt_am), _keep_real(expected, tgt_am), what="decode(tgt_ids, memory, src_mask, "
+    expected = expected_or_composed(_keep_real(logits, tgt_am), _keep_real(torch_decode(
+        c, state, tgt, memory, src_am, tgt_am, _positions(ref, c)), tgt_am), lambda: run(composed(sub, MODEL_PARTS)),
+        atol=MODEL_ATOL, rtol=MODEL_RTOL)
+    expect_close(_keep_real(logits, tgt_am), expected, what="decode(tgt_ids, memory, src_mask, "
                  "tgt_mask) logits at the real target positions (compared with torch's decoder layers, final LayerNorm "
                  "and out_proj)", atol=MODEL_ATOL, rtol=MODEL_RTOL,
                  inputs=dict(config=c, tgt_ids=tgt, memory=memory, src_mask=src_am, tgt_mask=tgt_am), diagnose_with=run)
@@ -516,8 +526,10 @@ def test_forward_is_decode_of_encode(sub, ref, case):
         logits = expect_tensor(obj(src, src_am, tgt, tgt_am), what="model(src_ids, src_mask, tgt_ids, tgt_mask)",
                                shape=(*tgt.shape, c["tgt_vocab"]))
     positions = _positions(ref, c)
-    expected = torch_decode(c, state, tgt, torch_encode(c, state, src, src_am, positions), src_am, tgt_am, positions)
-    expect_close(_keep_real(logits, tgt_am), _keep_real(expected, tgt_am), what="model(src_ids, src_mask, tgt_ids, "
+    expected = expected_or_composed(_keep_real(logits, tgt_am), _keep_real(torch_decode(
+        c, state, tgt, torch_encode(c, state, src, src_am, positions), src_am, tgt_am, positions), tgt_am),
+        lambda: run(composed(sub, MODEL_PARTS)), atol=MODEL_ATOL, rtol=MODEL_RTOL)
+    expect_close(_keep_real(logits, tgt_am), expected, what="model(src_ids, src_mask, tgt_ids, "
                  "tgt_mask) logits at the real target positions (compared with torch's encoder and decoder)",
                  atol=MODEL_ATOL, rtol=MODEL_RTOL,
                  inputs=dict(config=c, src_ids=src, src_mask=src_am, tgt_ids=tgt, tgt_mask=tgt_am), diagnose_with=run)

@@ -88,15 +88,14 @@ def test_a_part_that_raises_leaves_the_pure_reference():
 
 
 def _routes(path):
-    """(task, routed names) of every check in a grader file that builds a composed reference."""
+    """(check, task, routed names) of every check in a grader file that builds a composed reference. The
+    names are read from the source and resolved in the imported grader module (constants may be built)."""
+    module = importlib.import_module(f"graders.{path.stem}")
     tree = ast.parse(path.read_text())
-    consts = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                consts[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:  # not a constant
-                pass
+
+    def value(node):
+        return getattr(module, node.id) if isinstance(node, ast.Name) else ast.literal_eval(node)
+
     for fn in tree.body:
         if not isinstance(fn, ast.FunctionDef):
             continue
@@ -104,9 +103,7 @@ def _routes(path):
                      and getattr(d.func, "id", "") == "check"), None)
         for call in ast.walk(fn):
             if task is not None and isinstance(call, ast.Call) and getattr(call.func, "id", "") == "composed":
-                parts = call.args[1]
-                yield (fn.name, consts[task.id] if isinstance(task, ast.Name) else ast.literal_eval(task),
-                       consts[parts.id] if isinstance(parts, ast.Name) else ast.literal_eval(parts))
+                yield fn.name, value(task), value(call.args[1])
 
 
 @pytest.mark.parametrize("path", sorted(GRADERS.glob("test_*.py")), ids=lambda p: p.stem)
@@ -123,3 +120,6 @@ def test_the_route_audit_sees_the_composite_checks():
     routed = {name for name, _, _ in _routes(GRADERS / "test_decoder_lm.py")}
     assert {"test_block_matches_llama_decoder_layer", "test_lm_right_padding",
             "test_from_hf_matches_the_hf_model"} <= routed
+    routed = {name for name, _, _ in _routes(GRADERS / "test_encoder_decoder.py")}
+    assert {"test_encode_matches_torch_encoder", "test_decode_matches_torch_decoder",
+            "test_forward_is_decode_of_encode"} <= routed
