@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_raises, later,
                                   type_name)
+from llmlab.grading.compose import composed, try_compose
 from llmlab.templates import read_template
 
 TASK_LLAMA = "chat_format.format_llama3"
@@ -510,6 +511,16 @@ def _explain_labels(ids, labels, expected, tok, text_of) -> str:
             f"in {text_of(i)!r}, {kind}")
 
 
+# what build_sft_example is built from, each graded by checks of its own (llmlab.grading.compose)
+SFT_PARTS = ("format_chatml", "format_llama3")
+
+
+def _sft_over_own_formatter(sub, messages, tok, fmt):
+    """(input_ids, labels) of the reference build_sft_example over the student's own formatters, or None."""
+    out = try_compose(lambda: composed(sub, SFT_PARTS).build_sft_example(messages, tok, fmt=fmt))
+    return (out["input_ids"], out["labels"]) if isinstance(out, dict) else None
+
+
 def _check_sft(sub, messages, fmt):
     tok = local_tokenizer(fmt)
     remote_tok = worker_tokenizer(sub, fmt)
@@ -528,6 +539,9 @@ def _check_sft(sub, messages, fmt):
     if len(ids) != len(labels):
         raise CheckFailed(f"input_ids has {len(ids)} entries but labels has {len(labels)}", inputs=inputs,
                           diagnosis=lazy_diagnosis(diag, out))
+    if (ids, labels) != (expected["input_ids"], expected["labels"]) and _sft_over_own_formatter(sub, messages, tok,
+                                                                                               fmt) == (ids, labels):
+        return  # right for the student's own (wrong) formatter: that mistake is charged by the format checks
     if ids != expected["input_ids"]:
         found = lazy_diagnosis(diag, out)
         raise CheckFailed(f"input_ids are not the tokenized formatted conversation ({len(ids)} tokens, expected "
