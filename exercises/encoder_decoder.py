@@ -64,6 +64,43 @@ def sinusoidal_positions(n_positions, d_model):
     raise NotImplementedError("task encoder_decoder.sinusoidal_positions: not implemented yet")
 
 
+def _feed_forward(x, linear1, linear2):
+    """The position-wise ReLU network of every block: ``linear2(relu(linear1(x)))``."""
+    return linear2(F.relu(linear1(x)))
+
+
+def _copy_attention(mine, theirs):
+    """Copy a ``torch.nn.MultiheadAttention`` into a ``MultiHeadAttention`` with biases."""
+    if not theirs._qkv_same_embed_dim:
+        raise ValueError("only attention layers with kdim = vdim = d_model can be copied")
+    d = theirs.embed_dim
+    w = theirs.in_proj_weight.detach()
+    b = theirs.in_proj_bias.detach() if theirs.in_proj_bias is not None else torch.zeros(3 * d)
+    with torch.no_grad():
+        for i, proj in enumerate((mine.q_proj, mine.k_proj, mine.v_proj)):  # in_proj stacks q, k, v
+            proj.weight.copy_(w[i * d:(i + 1) * d])
+            proj.bias.copy_(b[i * d:(i + 1) * d])
+        mine.o_proj.weight.copy_(theirs.out_proj.weight)
+        mine.o_proj.bias.copy_(theirs.out_proj.bias if theirs.out_proj.bias is not None else torch.zeros(d))
+
+
+def _copy_weight_and_bias(mine, theirs):
+    """Copy a LayerNorm's or Linear's weight and bias (zeros where the torch layer has no bias)."""
+    with torch.no_grad():
+        mine.weight.copy_(theirs.weight)
+        mine.bias.copy_(theirs.bias if theirs.bias is not None else torch.zeros_like(mine.bias))
+
+
+def _check_torch_layer(layer, kind):
+    """The torch layer must be the architecture this module implements, or ``ValueError``."""
+    if not isinstance(layer, kind):
+        raise TypeError(f"expected a torch.nn.{kind.__name__}, got {type(layer).__name__}")
+    if not layer.norm_first:
+        raise ValueError("the torch layer is post-norm (norm_first=False); this layer is pre-norm")
+    if layer.activation is not F.relu and not isinstance(layer.activation, nn.ReLU):
+        raise ValueError(f"the torch layer's activation is {layer.activation}, not ReLU")
+    if not layer.self_attn.batch_first:
+        raise ValueError("the torch layer must be built with batch_first=True")
 
 
 class EncoderLayer(nn.Module):
@@ -200,6 +237,18 @@ class DecoderLayer(nn.Module):
         raise NotImplementedError("task encoder_decoder.DecoderLayer.from_torch: not implemented yet")
 
 
+def _check_ids(ids, mask, max_len, what):
+    """Token ids ``(B, L)`` with ``L <= max_len`` and a matching 0/1 mask (``None``: all ones)."""
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2:
+        raise ValueError(f"{what}_ids must have shape (B, length), got {tuple(getattr(ids, 'shape', ()))}")
+    if ids.shape[1] > max_len:
+        raise ValueError(f"{what}_ids has {ids.shape[1]} positions, more than max_len={max_len}")
+    if mask is None:
+        return torch.ones_like(ids)
+    if not isinstance(mask, torch.Tensor) or mask.shape != ids.shape:
+        raise ValueError(f"{what}_mask must have the shape of {what}_ids {tuple(ids.shape)}, "
+                         f"got {tuple(getattr(mask, 'shape', ()))}")
+    return mask
 
 
 class EncoderDecoder(nn.Module):

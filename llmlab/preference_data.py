@@ -185,23 +185,18 @@ def build_batch(tokenizer, pairs: list[dict], *, max_length: int = 128) -> dict:
     Returns a dict of tensors ``input_ids``, ``attention_mask``, ``labels``, all ``(2B, T)``.
     """
     import torch
+    from torch.nn.utils.rnn import pad_sequence
 
     eos = tokenizer.eos_token
-    rows = []
+    sequences, targets = [], []
     for key in ("chosen", "rejected"):
         for pair in pairs:
             prompt = tokenizer(chat_prompt(tokenizer, pair["prompt"]), add_special_tokens=False)["input_ids"]
             completion = tokenizer(pair[key] + eos, add_special_tokens=False)["input_ids"]
-            ids = (prompt + completion)[:max_length]
-            labels = ([-100] * len(prompt) + completion)[:max_length]
-            rows.append((ids, labels))
-    T = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    input_ids = torch.full((len(rows), T), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), T), dtype=torch.long)
-    labels = torch.full((len(rows), T), -100, dtype=torch.long)
-    for r, (ids, lab) in enumerate(rows):
-        input_ids[r, :len(ids)] = torch.tensor(ids)
-        attention_mask[r, :len(ids)] = 1
-        labels[r, :len(lab)] = torch.tensor(lab)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+            sequences.append(torch.tensor((prompt + completion)[:max_length], dtype=torch.long))
+            targets.append(torch.tensor(([-100] * len(prompt) + completion)[:max_length], dtype=torch.long))
+    pad_id = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
+    input_ids = pad_sequence(sequences, batch_first=True, padding_value=pad_id)
+    labels = pad_sequence(targets, batch_first=True, padding_value=-100)
+    return {"input_ids": input_ids, "labels": labels,
+            "attention_mask": pad_sequence([torch.ones_like(t) for t in sequences], batch_first=True)}

@@ -76,7 +76,6 @@ def sinusoidal_positions(n_positions, d_model):
     ### END SOLUTION
 
 
-### BEGIN SOLUTION
 def _feed_forward(x, linear1, linear2):
     """The position-wise ReLU network of every block: ``linear2(relu(linear1(x)))``."""
     return linear2(F.relu(linear1(x)))
@@ -114,7 +113,6 @@ def _check_torch_layer(layer, kind):
         raise ValueError(f"the torch layer's activation is {layer.activation}, not ReLU")
     if not layer.self_attn.batch_first:
         raise ValueError("the torch layer must be built with batch_first=True")
-### END SOLUTION
 
 
 class EncoderLayer(nn.Module):
@@ -287,7 +285,6 @@ class DecoderLayer(nn.Module):
         ### END SOLUTION
 
 
-### BEGIN SOLUTION
 def _check_ids(ids, mask, max_len, what):
     """Token ids ``(B, L)`` with ``L <= max_len`` and a matching 0/1 mask (``None``: all ones)."""
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2:
@@ -300,7 +297,6 @@ def _check_ids(ids, mask, max_len, what):
         raise ValueError(f"{what}_mask must have the shape of {what}_ids {tuple(ids.shape)}, "
                          f"got {tuple(getattr(mask, 'shape', ()))}")
     return mask
-### END SOLUTION
 
 
 class EncoderDecoder(nn.Module):

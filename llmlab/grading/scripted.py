@@ -205,6 +205,6 @@ class ScriptedEndpoint:
 def _int_or_none(value):
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (ValueError, TypeError):  # a header that is absent or not a number
         return None
 
