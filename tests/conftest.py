@@ -58,9 +58,9 @@ def kit_root() -> Path:
 def pytest_collection_modifyitems(config, items):
     # Longest first. xdist hands tests to its workers in collection order, and a run lasts until its
     # last test ends: a 3-minute notebook run collected last would run alone at the end while the
-    # other worker idles. The slow end-to-end tests and the grader sweeps start at once; the many
-    # short tests fill the gaps. (The sort is stable and the same on every worker, as xdist needs.)
-    def cost(item) -> int:
-        return 0 if item.get_closest_marker("slow") or item.path.name == "test_graders.py" else 1
-
-    items.sort(key=cost)
+    # other worker idles. Modules holding slow end-to-end tests (and the grader sweeps) start at once;
+    # the many short tests fill the gaps. Whole modules move, never single tests: a module-scoped
+    # fixture is torn down when the run leaves its module, so splitting a module would build it again.
+    # (The sort is stable and the same on every worker, as xdist needs.)
+    first = {item.path for item in items if item.get_closest_marker("slow") or item.path.name == "test_graders.py"}
+    items.sort(key=lambda item: item.path not in first)
