@@ -225,7 +225,7 @@ def _cmd_watch(args) -> int:
         print(f"llmlab watch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nllmlab watch: stopped")
+        print("\nllmlab watch: stopped", flush=True)
     return 0
 
 

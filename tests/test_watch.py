@@ -113,8 +113,13 @@ def test_hostile_saves_are_contained(session, tmp_path):
 def test_ctrl_c_stops_watch_and_its_session(tmp_path):
     shutil.copyfile(SOLUTIONS / "causal_mask.py", tmp_path / "causal_mask.py")
     # its own process group, which gets the interrupt as a terminal's foreground group would
+    # and Ctrl-C's default action, as a terminal's foreground job has: an ignored SIGINT is inherited through
+    # exec, and Python then keeps ignoring it (something earlier in this test process, a kernel or a
+    # forkserver helper, may have left SIGINT ignored here)
+    inherited = signal.getsignal(signal.SIGINT)
     proc = subprocess.Popen([sys.executable, "-m", "llmlab.cli", "watch", str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     guard = threading.Timer(300, proc.kill)  # never hang the suite
     guard.start()
     try:
@@ -125,7 +130,7 @@ def test_ctrl_c_stops_watch_and_its_session(tmp_path):
                 break
         os.killpg(proc.pid, signal.SIGINT)
         lines += proc.stdout.readlines()
-        assert proc.wait() == 0, "".join(lines)
+        assert proc.wait() == 0, f"(SIGINT in the test process: {inherited})\n" + "".join(lines)
     finally:
         guard.cancel()
     assert "13 / 13" in "".join(lines) and lines[-1].strip() == "llmlab watch: stopped", "".join(lines)
