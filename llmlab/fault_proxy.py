@@ -117,21 +117,17 @@ class FaultProxy:
         kind = self.rng.choice(f.kinds)  # always drawn: the sequence does not depend on the rate
         return kind if hit else None
 
+    async def _close_client(self):
+        if self._client is not None:
+            await self._client.aclose()
+
     # -- ASGI --------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    if self._client is not None:
-                        await self._client.aclose()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await serve_lifespan(receive, send, on_shutdown=self._close_client)
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         path, method = scope["path"], scope["method"]
         self.stats["requests"] += 1
         if path == "/llmlab/faults":
@@ -239,7 +235,21 @@ class FaultProxy:
             await upstream.aclose()
 
 
-async def _read_body(receive) -> bytes:
+async def serve_lifespan(receive, send, on_shutdown=None) -> None:
+    """Answer an ASGI ``lifespan`` scope: startup at once; at shutdown, ``await on_shutdown()`` first."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                await on_shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def read_body(receive) -> bytes:
+    """The whole body of an ASGI ``http`` request."""
     chunks = []
     while True:
         message = await receive()

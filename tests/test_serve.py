@@ -22,7 +22,7 @@ import openai  # declared in the `remote` extra, with fastapi and uvicorn: a mis
 import pytest
 import uvicorn
 
-from llmlab.fault_proxy import FAULT_KINDS, FaultConfig, FaultProxy
+from llmlab.fault_proxy import FAULT_KINDS, FaultConfig, FaultProxy, read_body, serve_lifespan
 from llmlab.serve import MODEL_NAME, free_port
 
 # one worker runs the whole module, so its module-scoped fixture is built once, not once per worker
@@ -39,19 +39,8 @@ class StubUpstream:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+            return await serve_lifespan(receive, send)
+        body = await read_body(receive)
         path = scope["path"]
         if path == "/health":
             return await self._json(send, {"status": "ok"})
