@@ -28,8 +28,8 @@ ALONE = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable'
 
 
 def _llmlab_modules(source: str, package: str = "") -> set[str]:
-    """The llmlab modules ``source`` imports (``from llmlab.x import y`` -> llmlab.x, and llmlab.x.y if
-    that is a module; relative imports resolved against ``package``)."""
+    """The llmlab names ``source`` imports, as modules might be (``from llmlab.x import y`` -> llmlab.x and
+    llmlab.x.y; relative imports resolved against ``package``): the caller keeps the kit's modules."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -41,9 +41,7 @@ def _llmlab_modules(source: str, package: str = "") -> set[str]:
                 base = ".".join(parts + ([base] if base else []))
             if base.split(".")[0] == "llmlab":
                 found |= {base} | {f"{base}.{a.name}" for a in node.names}
-    kit = {".".join(p.relative_to(KIT_ROOT).with_suffix("").parts).removesuffix(".__init__")
-           for p in (KIT_ROOT / "llmlab").rglob("*.py")}
-    return found & kit
+    return found
 
 
 def test_a_solved_exercise_in_the_working_tree_is_not_shipped(tmp_path, monkeypatch):
@@ -120,7 +118,9 @@ def test_every_llmlab_module_the_edition_imports_is_shipped(edition):
         module = ".".join(f.relative_to(edition).with_suffix("").parts)
         package = module.removesuffix(".__init__") if f.name == "__init__.py" else module.rpartition(".")[0]
         sources.append((f.read_text(encoding="utf-8"), package + ".x"))
-    needed = set().union(*(_llmlab_modules(src, pkg) for src, pkg in sources))
+    kit = {".".join(p.relative_to(KIT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+           for p in (KIT_ROOT / "llmlab").rglob("*.py")}
+    needed = kit & set().union(*(_llmlab_modules(src, pkg) for src, pkg in sources))
     assert {"llmlab.serve", "llmlab.models", "llmlab.data"} <= needed  # the scan sees what is there
     shipped = {".".join(f.relative_to(edition).with_suffix("").parts).removesuffix(".__init__")
                for f in (edition / "llmlab").rglob("*.py")}
