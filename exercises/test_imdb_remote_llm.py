@@ -4,9 +4,11 @@ on a clock, the concurrency bound, and a generated corpus of answers for parse_l
 The client tests need no server: `ScriptedEndpoint` gives a real `openai.OpenAI` client whose requests
 are answered inside this process, review by review, attempt by attempt, and logged.
 """
+import pytest
+
 from llmlab.serve import ScriptedEndpoint
 
-from exercises.imdb_remote_llm import Result, classify_remote, parse_label
+from exercises.imdb_remote_llm import Result, classify_remote, label_logit_bias, parse_label
 
 
 def test_parse_label_reads_answers():
@@ -51,3 +53,36 @@ def test_classify_remote_does_not_retry_a_400_and_gives_up_after_max_retries():
     assert (bad.label, bad.attempts) == (None, 1) and bad.error
     assert (down.label, down.attempts) == (None, 2) and down.error
     assert len(endpoint.log()) == 3
+
+
+class WordPieces:
+    """A stand-in tokenizer: a word is cut into known pieces, longest first; a leading space is a piece."""
+
+    PIECES = {" ": 1, "positive": 10, "negative": 11, "neg": 12, "ation": 13, "aw": 14, "ful": 15, "great": 16}
+
+    def encode(self, text, add_special_tokens=True):
+        ids = [0] if add_special_tokens else []  # 0: a begin-of-text token
+        while text:
+            piece = max((p for p in self.PIECES if text.startswith(p)), key=len)
+            ids.append(self.PIECES[piece])
+            text = text[len(piece):]
+        return ids
+
+
+def test_label_logit_bias_biases_each_words_first_token():
+    assert label_logit_bias(WordPieces()) == {"11": 100, "10": 100}
+    assert label_logit_bias(WordPieces(), ["great", "awful"], bias=50) == {"16": 50, "14": 50}  # "aw", not "ful"
+
+
+def test_label_logit_bias_refuses_words_it_could_not_tell_apart():
+    with pytest.raises(ValueError):
+        label_logit_bias(WordPieces(), ["neg", "negation"])  # both start with "neg"
+
+
+def test_classify_remote_sends_the_logit_bias_and_asks_for_one_token():
+    reviews = ["(1) Loved it. (1)"]
+    endpoint = ScriptedEndpoint(reviews, [[{"answer": "positive"}]])
+    (result,) = classify_remote(endpoint.client, "any-model", reviews, logit_bias={"10": 100, "11": 100})
+    assert result.label == 1
+    (request,) = endpoint.log()
+    assert (request["logit_bias"], request["max_tokens"]) == ({"10": 100, "11": 100}, 1)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 
+import functools
+
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +30,7 @@ from llmlab.grading.remote import SubmissionError, Unfinished
 
 TASK_PARSE = "imdb_remote_llm.parse_label"
 TASK_CLASSIFY = "imdb_remote_llm.classify_remote"
+TASK_BIAS = "imdb_remote_llm.label_logit_bias"
 MODEL = "grader-model-7b"
 SLACK = 0.005  # seconds: clock and bookkeeping tolerance on a lower bound
 UPPER_SLACK = 1.0  # seconds a backoff wait may overrun on a busy machine
@@ -164,6 +167,147 @@ def test_parse_label_rejects_non_text(sub, ref):
 
 
 # =============================================================================================
+# label_logit_bias: SmolLM2's real tokenizer, label words of one token and of several
+# =============================================================================================
+# SmolLM2's tokenizer, checked when the word lists were chosen: these words are one token each (no
+# leading space), these are several tokens, and these groups share their first token.
+ONE_TOKEN_WORDS = ("negative", "positive", "good", "bad", "yes", "no", "great", "love", "like", "fresh", "happy",
+                   "avoid", "nothing", "Positive", "Negative", "pos", "neg")
+SEVERAL_TOKEN_WORDS = ("awful", "favourable", "thumbsup", "excellent", "terrible", "approve", "dislike", "rotten",
+                       "pleased", "recommend", "sarcastic", "sincere", "POSITIVE", "NEGATIVE", "unhappy")
+# The groups share their first token with and without a leading space (a leading space is another
+# check's mistake).
+SHARED_FIRST_TOKEN = (("thumbsup", "thumbsdown"), ("neg", "negation"), ("lame", "lousy"), ("suspense", "suspenseful"),
+                      ("laugh", "laughable"), ("spoil", "spoilers"), ("comedic", "comedies"), ("luck", "luckily"))
+
+
+@functools.lru_cache(maxsize=None)
+def grader_tokenizer():
+    """SmolLM2's tokenizer in the grading process, for the reference and the variants."""
+    from llmlab.grading.factories import smollm2_tokenizer
+
+    return smollm2_tokenizer()
+
+
+def bias_tokenizer(sub):
+    """SmolLM2's tokenizer in the worker, built once per worker (rebuilt if the worker restarted)."""
+    cache = sub.__dict__.setdefault("_imdb_remote_llm_tokenizer", {})
+    key = sub._generation()
+    if key not in cache:
+        cache.clear()
+        cache[key] = sub.factory("smollm2_tokenizer")
+    return cache[key]
+
+
+def first_token(word: str, prefix: str = "") -> int:
+    return grader_tokenizer().encode(prefix + word, add_special_tokens=False)[0]
+
+
+@st.composite
+def label_word_sets(draw, pool, *, need=None):
+    """2-4 words from ``pool`` (plus one from ``need`` when given) whose first tokens all differ."""
+    words = draw(st.lists(st.sampled_from(pool), min_size=1 if need else 2, max_size=3 if need else 4,
+                          unique_by=first_token))
+    if need:
+        extra = draw(st.sampled_from([w for w in need if first_token(w) not in map(first_token, words)]))
+        words.insert(draw(st.integers(0, len(words))), extra)
+    return tuple(words) if draw(st.booleans()) else list(words)
+
+
+def expect_bias_map(got, words, bias, *, what, inputs, diagnose_with, accept=()):
+    """``got`` must be a dict of str token ids to the int ``bias``, equal to the reference's map (or to one of
+    the maps in ``accept``: a mistake judged by another check)."""
+    want = {str(first_token(w)): bias for w in words}
+    if type(got) is not dict:
+        raise CheckFailed(f"{what} should return a dict {{token id as str: bias}}, got {type(got).__name__}",
+                          inputs=inputs)
+    bad_keys = [k for k in got if type(k) is not str]
+    if bad_keys:
+        raise CheckFailed(f"{what}: the keys must be token ids written as str (JSON object keys are), got "
+                          f"{bad_keys[0]!r} ({type(bad_keys[0]).__name__})", inputs=inputs)
+    bad_values = [v for v in got.values() if type(v) is not int]
+    if bad_values:
+        raise CheckFailed(f"{what}: each value must be the int bias, got {bad_values[0]!r} "
+                          f"({type(bad_values[0]).__name__})", inputs=inputs)
+    if got == want or any(got == other for other in accept):
+        return
+    expect_equal(got, want, what=what, inputs=inputs, diagnose_with=diagnose_with)
+
+
+def _bias_call(sub, words, **kwargs):
+    return sub.call("label_logit_bias", bias_tokenizer(sub), words, **kwargs)
+
+
+@check(TASK_BIAS, points=3,
+       spec=("The first token of ``word`` is ``tokenizer.encode(word,", "``{str(first_token_id): bias}``, one entry per word"))
+@settings(max_examples=12)
+@given(words=label_word_sets(ONE_TOKEN_WORDS), bias=st.integers(1, 100))
+def test_logit_bias_on_one_token_words(sub, ref, words, bias):
+    inputs = dict(words=words, bias=bias, tokenizer="SmolLM2-135M-Instruct's")
+    expect_bias_map(_bias_call(sub, words, bias=bias), words, bias, what=f"label_logit_bias(tokenizer, {words!r}, "
+                    f"bias={bias})", inputs=inputs,
+                    diagnose_with=lambda m: m.label_logit_bias(grader_tokenizer(), words, bias=bias))
+
+
+@check(TASK_BIAS, points=2,
+       spec="Only the **first** token of each word is biased")
+@settings(max_examples=10)
+@given(words=label_word_sets(ONE_TOKEN_WORDS, need=SEVERAL_TOKEN_WORDS), bias=st.integers(1, 100))
+def test_logit_bias_on_first_tokens_only(sub, ref, words, bias):
+    inputs = dict(words=words, bias=bias, tokenizer="SmolLM2-135M-Instruct's")
+    # a word encoded with a leading space is the first check's mistake: here only "first token, one per word"
+    spaced = {str(first_token(w, " ")): bias for w in words}
+    expect_bias_map(_bias_call(sub, words, bias=bias), words, bias, what=f"label_logit_bias(tokenizer, {words!r}, "
+                    f"bias={bias})", inputs=inputs, accept=(spaced,),
+                    diagnose_with=lambda m: m.label_logit_bias(grader_tokenizer(), words, bias=bias))
+
+
+@check(TASK_BIAS, points=1,
+       spec=("bias: the bias given to each word's first token", "(default ``MAX_BIAS = 100``)"))
+def test_default_bias_is_the_maximum(sub, ref):
+    # the defaults against the submission's own explicit call: which tokens it picks is the first check's matter
+    explicit = _bias_call(sub, ("negative", "positive"), bias=100)
+    default = sub.call("label_logit_bias", bias_tokenizer(sub))
+    if default != explicit:
+        raise CheckFailed(f"label_logit_bias(tokenizer) returned {default!r}, but label_logit_bias(tokenizer, "
+                          f"('negative', 'positive'), bias=100) returned {explicit!r}: the defaults are the words "
+                          "LABEL_WORDS and the bias MAX_BIAS = 100",
+                          diagnosis=[known_mistake("bias_too_small")]
+                          if type(default) is dict and len(default) == 2 and set(default.values()) != {100} else [])
+
+
+@check(TASK_BIAS, points=2,
+       spec="two words share their first token")
+@settings(max_examples=8)
+@given(pair=st.sampled_from(SHARED_FIRST_TOKEN), before=st.sampled_from(("", "great", "awful")),
+       swap=st.booleans())
+def test_shared_first_tokens_are_refused(sub, ref, pair, before, swap):
+    words = ([before] if before else []) + list(pair[::-1] if swap else pair)
+    expect_raises(lambda: _bias_call(sub, words), "ValueError", what=f"label_logit_bias(tokenizer, {words!r})",
+                  inputs=dict(words=words, first_tokens=[first_token(w) for w in words]),
+                  diagnose_with=lambda m: m.label_logit_bias(grader_tokenizer(), words))
+
+
+@check(TASK_BIAS, points=1,
+       spec=("if ``words`` is not a list or tuple of str", "if there are fewer than two words"))
+def test_label_logit_bias_argument_errors(sub, ref):
+    spaced = {str(first_token(w, " ")): 7 for w in ("good", "bad")}
+    valid = _bias_call(sub, ["good", "bad"], bias=7)  # a valid call first
+    expect_bias_map(valid, ["good", "bad"], 7, what="label_logit_bias(tokenizer, ['good', 'bad'], bias=7)",
+                    inputs=None, diagnose_with=None, accept=(spaced,))
+    for words, kwargs, error in (("positive", {}, "TypeError"), (["good", 3], {}, "TypeError"),
+                                 (["good", "bad"], {"bias": 50.0}, "TypeError"),
+                                 (["good", "bad"], {"bias": True}, "TypeError"),
+                                 (["good"], {}, "ValueError"), (["good", ""], {}, "ValueError"),
+                                 (["good", "bad"], {"bias": 0}, "ValueError"),
+                                 (["good", "bad"], {"bias": 101}, "ValueError")):
+        if valid == spaced and "" in words:
+            continue  # " " + "" is a token: the leading space is charged by the first check, not again here
+        shown = ", ".join([repr(words)] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        expect_raises(lambda: _bias_call(sub, words, **kwargs), error, what=f"label_logit_bias(tokenizer, {shown})")
+
+
+# =============================================================================================
 # classify_remote: a scripted endpoint inside the worker
 # =============================================================================================
 SENTENCES = ("A slow start, then a gripping second half.", "The acting is wooden and the plot is thin.",
@@ -272,19 +416,21 @@ _MALFORMED_ERRORS = {"JSONDecodeError", "ValueError", "IndexError", "AttributeEr
 class Run:
     """One call of the submission's ``classify_remote`` against a scripted endpoint, and what it left."""
 
-    def __init__(self, sub, ref, script, *, concurrency, max_retries, hold=None, reviews=None):
+    def __init__(self, sub, ref, script, *, concurrency, max_retries, hold=None, reviews=None, logit_bias=None):
         self.script = script
         self.reviews = reviews or reviews_for(len(script))
         self.concurrency, self.max_retries = concurrency, max_retries
         self.inputs = dict(reviews=self.reviews, script=describe_script(script), concurrency=concurrency,
                            max_retries=max_retries)
+        extra = {} if logit_bias is None else {"logit_bias": logit_bias}
+        self.inputs.update(extra)
         self.expected = expected_results(own_parser(sub, ref), script, max_retries)
         # the SDK's own retries (which a correct client switches off) are left at 1, not 2: a client that
         # forgets to switch them off is caught as surely, and waits less for the SDK's backoff
         endpoint = sub.factory("scripted_openai", self.reviews, script, hold=hold, seed=0, sdk_max_retries=1)
         try:
             returned = sub.call("classify_remote", endpoint.get("client"), MODEL, self.reviews,
-                                concurrency=concurrency, max_retries=max_retries)
+                                concurrency=concurrency, max_retries=max_retries, **extra)
         except SubmissionError as err:
             if err.kind != "raised":
                 raise
@@ -479,6 +625,24 @@ def test_an_answered_review_is_sent_once(sub, ref):
     run.check_outcomes(results)  # sending each review once earns the point only with the right results
 
 
+@check(TASK_CLASSIFY, points=1,
+       spec="with a ``logit_bias`` map the request carries it and asks for a single answer token")
+def test_logit_bias_is_sent_with_every_request(sub, ref):
+    # what is sent is judged here; reading the answers, their order and the retries are other checks' matter
+    bias = {"17728": 100, "16185": 100}
+    script = [[answer("positive", 40, 1)], [answer("negative", 35, 1)], [answer("negative", 52, 1)]]
+    run = Run(sub, ref, script, concurrency=1, max_retries=2, logit_bias=bias)
+    run.results()
+    run.check_requests_are_well_formed()
+    for e in run.log:
+        if e["logit_bias"] != bias or e["max_tokens"] != 1:
+            raise CheckFailed(f"classify_remote(..., logit_bias={bias!r}) sent a request for review #{e['review']} "
+                              f"with logit_bias={e['logit_bias']!r} and max_tokens={e['max_tokens']!r}: every request "
+                              "must carry the map and ask for one token (make_request(model, review, logit_bias))",
+                              inputs=run.inputs,
+                              diagnosis=[known_mistake("logit_bias_not_sent")] if e["logit_bias"] is None else [])
+
+
 # -- concurrency -----------------------------------------------------------------------------
 @check(TASK_CLASSIFY, points=2,
        spec="up to ``concurrency`` at a time")
@@ -558,7 +722,7 @@ def test_gives_up_after_max_retries_and_keeps_the_review(sub, ref):
 
 
 @check(TASK_CLASSIFY, points=1,
-       spec="``client.with_options(max_retries=0).chat.completions.create(**make_request(model, review))``")
+       spec="``client.with_options(max_retries=0).chat.completions.create(**make_request(model, review, logit_bias))``")
 def test_the_sdk_does_not_retry_on_its_own(sub, ref):
     # with the SDK's own retries left on, one attempt would be 2 requests here (3 with the SDK's default)
     _full_check(Run(sub, ref, [[status(500), status(500), status(500), answer("positive", 3, 1)]],

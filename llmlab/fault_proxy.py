@@ -173,16 +173,26 @@ class FaultProxy:
         await self._forward(scope, body, send)
 
     def _rewrite_request(self, path: str, body: bytes) -> bytes:
-        if not (self.alias and self.upstream_model and body):
+        if not body:
             return body
         try:
             data = json.loads(body)
         except ValueError:
             return body
-        if isinstance(data, dict) and data.get("model") == self.alias:
+        if not isinstance(data, dict):
+            return body
+        changed = False
+        if self.alias and self.upstream_model and data.get("model") == self.alias:
             data["model"] = self.upstream_model
-            return json.dumps(data).encode()
-        return body
+            changed = True
+        bias = data.get("logit_bias")
+        if isinstance(bias, dict) and any(type(v) is int for v in bias.values()):
+            # The API's logit_bias values are integers, but `transformers serve` (5.x) passes them to
+            # generate's `sequence_bias`, which accepts floats only (HTTP 500 otherwise): send 100 as 100.0,
+            # the same number.
+            data["logit_bias"] = {k: float(v) if type(v) is int else v for k, v in bias.items()}
+            changed = True
+        return json.dumps(data).encode() if changed else body
 
     def _rewrite_response(self, path: str, body: bytes) -> bytes:
         if not (self.alias and self.upstream_model):

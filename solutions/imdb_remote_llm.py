@@ -20,6 +20,10 @@ The network makes three new problems that a local model never had:
 
 ``classify_remote`` does all of that for a batch of reviews and never loses one: each review gets a
 label or a written reason why it has none.
+
+A free-text answer may still name no label at all. The API has a standard way to make every answer
+readable: ``logit_bias`` lifts chosen tokens above all others, and ``label_logit_bias`` builds the map
+that, with a one-token answer, leaves the model nothing to say but a label word.
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ MAX_TOKENS = 12  # room for "The sentiment of this review is positive." but not 
 BASE_DELAY = 0.1  # seconds: the backoff before the first retry
 MAX_DELAY = 8.0  # seconds: no backoff wait is longer than this (Retry-After may be)
 NEGATORS = ("not", "no", "never", "neither", "nor", "cannot", "non")
+LABEL_WORDS = ("negative", "positive")  # index = label, as parse_label reads them (1 = positive)
+MAX_BIAS = 100  # the largest logit_bias value the chat-completions API accepts
 
 
 @dataclass
@@ -55,19 +61,25 @@ class Result:
     completion_tokens: int = 0
 
 
-def make_request(model, review):
+def make_request(model, review, logit_bias=None):
     """The keyword arguments of ``client.chat.completions.create`` for one review.
 
     A system message with the instruction, then the review, whole and unchanged, in a user message;
-    greedy decoding (``temperature=0``) and at most ``MAX_TOKENS`` answer tokens.
+    greedy decoding (``temperature=0``) and at most ``MAX_TOKENS`` answer tokens. With ``logit_bias`` (a
+    map from token ids, as str, to a bias, as made by ``label_logit_bias``) the request also carries that
+    map and asks for one answer token only (``max_tokens=1``): the answer is then the biased token the
+    model likes best.
     """
-    return {
+    request = {
         "model": model,
         "messages": [{"role": "system", "content": SYSTEM_PROMPT},
                      {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
         "max_tokens": MAX_TOKENS,
         "temperature": 0,
     }
+    if logit_bias is not None:
+        request.update(logit_bias=dict(logit_bias), max_tokens=1)
+    return request
 
 
 def parse_label(text):
@@ -122,7 +134,64 @@ def parse_label(text):
     ### END SOLUTION
 
 
-def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
+def label_logit_bias(tokenizer, words=LABEL_WORDS, *, bias=MAX_BIAS):
+    """The ``logit_bias`` map that makes a one-token answer one of the label words.
+
+    ``logit_bias`` is a chat-completions parameter: a map from token ids to a number that the server
+    adds to those tokens' logits before it picks the next token. A bias of +100 (the most the API
+    accepts) lifts the chosen tokens above every other token of the vocabulary, so with greedy decoding
+    and ``max_tokens=1`` the answer is always one of them -- the one the model itself ranks highest,
+    since all of them got the same bias. The answer can then always be read.
+
+    Only the **first** token of each word is biased: it is the token the answer starts with, and with
+    ``max_tokens=1`` the only one generated (biasing a word's later tokens too would let the model answer
+    with a word's tail). The first token of ``word`` is ``tokenizer.encode(word,
+    add_special_tokens=False)[0]``: the word as the first token of the assistant's answer, with no
+    leading space (``" positive"`` is another token than ``"positive"``) and no special token before it
+    (the same tokens as ``imdb_local_llm.label_logprobs`` scores).
+
+    Args:
+        tokenizer: a Hugging Face tokenizer (only its ``encode`` is used).
+        words: a list or tuple of at least two non-empty str; ``words[i]`` names label ``i`` (default
+            ``LABEL_WORDS = ("negative", "positive")``).
+        bias: the bias given to each word's first token, an int with ``1 <= bias <= 100`` (default
+            ``MAX_BIAS = 100``). Anything smaller than the maximum may lose to an unbiased token that the
+            model strongly prefers (``"The"``, ``"This"``), and the answer is unreadable again.
+
+    Returns:
+        ``dict[str, int]``: ``{str(first_token_id): bias}``, one entry per word, in the order of ``words``
+        (the keys are str because JSON object keys are; the openai client sends the dict as it is).
+
+    Raises:
+        TypeError: if ``words`` is not a list or tuple of str, or ``bias`` is not an int (a bool is not).
+        ValueError: if there are fewer than two words, a word encodes to no token, two words share their
+            first token (a one-token answer could not tell them apart: name the labels by other words), or
+            ``bias`` is outside ``1..100``.
+    """
+    ### BEGIN SOLUTION
+    if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+        raise TypeError("words must be a list or tuple of str")
+    if isinstance(bias, bool) or not isinstance(bias, int):
+        raise TypeError(f"bias must be an int, got {type(bias).__name__}")
+    if not 1 <= bias <= MAX_BIAS:
+        raise ValueError(f"bias must be between 1 and {MAX_BIAS}, got {bias}")
+    if len(words) < 2:
+        raise ValueError(f"need at least two label words, got {len(words)}")
+    first = {}
+    for word in words:
+        ids = tokenizer.encode(word, add_special_tokens=False)
+        if not ids:
+            raise ValueError(f"the label word {word!r} encodes to no token")
+        key = str(ids[0])
+        if key in first:
+            raise ValueError(f"the label words {first[key]!r} and {word!r} share their first token ({key}): a "
+                             "one-token answer could not tell them apart")
+        first[key] = word
+    return {key: bias for key in first}
+    ### END SOLUTION
+
+
+def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5, logit_bias=None):
     """Label every review with a chat model behind an OpenAI-compatible endpoint.
 
     Args:
@@ -132,12 +201,17 @@ def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
         concurrency: the most requests in flight at any moment (an int >= 1).
         max_retries: the most retries per review after its first attempt (an int >= 0), so a review is
             sent at most ``max_retries + 1`` times.
+        logit_bias: None (free-text answers), or a ``logit_bias`` map (as made by ``label_logit_bias``)
+            passed on to every request: see below.
 
     Returns:
         ``list[Result]``: one per review, in the order of ``reviews``, whatever order the answers came in.
 
     Requests: one attempt is one call
-    ``client.with_options(max_retries=0).chat.completions.create(**make_request(model, review))``. The
+    ``client.with_options(max_retries=0).chat.completions.create(**make_request(model, review,
+    logit_bias))``: with a ``logit_bias`` map the request carries it and asks for a single answer token,
+    which ``parse_label`` reads like any other answer (it reads the label words when each is one token,
+    as ``"negative"`` and ``"positive"`` are for SmolLM2). The
     SDK retries on its own by default (twice, with its own waits); switching that off makes one attempt
     exactly one HTTP request, so that ``attempts`` counts requests and the waits are yours. Requests
     for different reviews run concurrently, up to ``concurrency`` at a time (as long as no request fails,
@@ -193,7 +267,7 @@ def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
             attempts += 1
             retry_after = None
             try:
-                response = api.chat.completions.create(**make_request(model, review))
+                response = api.chat.completions.create(**make_request(model, review, logit_bias))
                 content = response.choices[0].message.content
                 usage = response.usage
             except openai.APIStatusError as exc:

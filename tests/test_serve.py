@@ -148,6 +148,18 @@ def test_without_faults_requests_pass_through_under_the_alias(proxy, upstream):
     assert upstream.stub.calls[-1]["model"] == UPSTREAM_MODEL  # the alias is translated on the way in
 
 
+def test_logit_bias_reaches_the_upstream_as_numbers_it_accepts(proxy, upstream):
+    # transformers serve turns logit_bias into generate's sequence_bias, which refuses int values (HTTP
+    # 500): the proxy sends the same numbers as floats, and leaves float values and other fields alone
+    ask(client(proxy), logit_bias={"17728": 100, "16185": -3})
+    sent = upstream.stub.calls[-1]
+    assert sent["logit_bias"] == {"17728": 100.0, "16185": -3.0}
+    assert all(type(v) is float for v in sent["logit_bias"].values())
+    assert (sent["model"], sent["max_tokens"]) == (UPSTREAM_MODEL, 2)
+    ask(client(proxy))
+    assert "logit_bias" not in upstream.stub.calls[-1]
+
+
 def test_a_wrong_model_name_is_a_client_error_the_sdk_does_not_retry(proxy):
     with pytest.raises(openai.BadRequestError):
         client(proxy).chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])

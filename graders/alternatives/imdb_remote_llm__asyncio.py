@@ -27,14 +27,14 @@ class Result:
     completion_tokens: int = 0
 
 
-def make_request(model, review):
+def make_request(model, review, logit_bias=None):
     return {
         "model": model,
         "messages": [{"role": "system", "content": SYSTEM_PROMPT},
                      {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
         "max_tokens": MAX_TOKENS,
         "temperature": 0,
-    }
+    } | ({} if logit_bias is None else {"logit_bias": dict(logit_bias), "max_tokens": 1})
 
 
 def parse_label(text):
@@ -63,13 +63,14 @@ def _backoff(n):
     return min(MAX_DELAY, BASE_DELAY * math.pow(2, n - 1)) * random.uniform(0.5, 1)
 
 
-async def _one(api, model, review, limit, max_retries):
+async def _one(api, model, review, limit, max_retries, logit_bias):
     error = ""
     for n in range(1, max_retries + 2):
         server_wait = 0.0
         try:
             async with limit:
-                reply = await asyncio.to_thread(api.chat.completions.create, **make_request(model, review))
+                reply = await asyncio.to_thread(api.chat.completions.create,
+                                                **make_request(model, review, logit_bias))
             content = reply.choices[0].message.content
         except openai.APIStatusError as exc:
             code = exc.status_code
@@ -93,13 +94,37 @@ async def _one(api, model, review, limit, max_retries):
     return Result(None, f"{error}, {max_retries + 1} attempts", max_retries + 1)
 
 
-async def _all(client, model, reviews, concurrency, max_retries):
+async def _all(client, model, reviews, concurrency, max_retries, logit_bias):
     api = client.with_options(max_retries=0)
     limit = asyncio.Semaphore(concurrency)
-    return list(await asyncio.gather(*(_one(api, model, r, limit, max_retries) for r in reviews)))
+    return list(await asyncio.gather(*(_one(api, model, r, limit, max_retries, logit_bias) for r in reviews)))
 
 
-def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
+def label_logit_bias(tokenizer, words=("negative", "positive"), *, bias=100):
+    if not isinstance(words, (list, tuple)):
+        raise TypeError("words must be a sequence of str")
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError("words must be a sequence of str")
+    if isinstance(bias, bool) or not isinstance(bias, int):
+        raise TypeError("bias must be an int")
+    if not 0 < bias <= 100:
+        raise ValueError("bias out of range")
+    if len(words) < 2:
+        raise ValueError("two labels at least")
+    out = {}
+    for word in words:
+        pieces = tokenizer.tokenize(word)
+        if not pieces:
+            raise ValueError(f"{word!r} has no token")
+        key = str(tokenizer.convert_tokens_to_ids(pieces[0]))
+        if key in out:
+            raise ValueError(f"{word!r} shares its first token with another label")
+        out[key] = bias
+    return out
+
+
+def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5, logit_bias=None):
     if not isinstance(reviews, list) and not isinstance(reviews, tuple):
         raise TypeError("reviews must be a list of str")
     if any(not isinstance(r, str) for r in reviews):
@@ -108,4 +133,4 @@ def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
         raise ValueError("concurrency must be at least 1")
     if max_retries < 0:
         raise ValueError("max_retries must be at least 0")
-    return asyncio.run(_all(client, model, list(reviews), concurrency, max_retries))
+    return asyncio.run(_all(client, model, list(reviews), concurrency, max_retries, logit_bias))

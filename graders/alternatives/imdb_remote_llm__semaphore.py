@@ -25,14 +25,14 @@ class Result:
     completion_tokens: int = 0
 
 
-def make_request(model, review):
+def make_request(model, review, logit_bias=None):
     return {
         "model": model,
         "messages": [{"role": "system", "content": SYSTEM_PROMPT},
                      {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
         "max_tokens": MAX_TOKENS,
         "temperature": 0,
-    }
+    } | ({} if logit_bias is None else {"logit_bias": dict(logit_bias), "max_tokens": 1})
 
 
 def _tokens(text):
@@ -89,7 +89,23 @@ def _seconds(header):
     return value
 
 
-def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
+def label_logit_bias(tokenizer, words=("negative", "positive"), *, bias=100):
+    if type(words) not in (list, tuple) or any(type(w) is not str for w in words):
+        raise TypeError("words must be a list or tuple of str")
+    if type(bias) is not int:
+        raise TypeError("bias must be an int")
+    if bias < 1 or bias > 100 or len(words) < 2:
+        raise ValueError("bias must be in 1..100 and there must be two words or more")
+    heads = [tokenizer(w, add_special_tokens=False)["input_ids"][:1] for w in words]
+    if not all(heads):
+        raise ValueError("a label word has no token")
+    ids = [str(h[0]) for h in heads]
+    if len(set(ids)) < len(ids):
+        raise ValueError("two label words start with the same token")
+    return dict.fromkeys(ids, bias)
+
+
+def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5, logit_bias=None):
     if not isinstance(reviews, (list, tuple)):
         raise TypeError("reviews must be a list of str")
     for r in reviews:
@@ -109,7 +125,7 @@ def classify_remote(client, model, reviews, *, concurrency=4, max_retries=5):
             hint = None
             with slots:
                 try:
-                    reply = api.chat.completions.create(**make_request(model, reviews[i]))
+                    reply = api.chat.completions.create(**make_request(model, reviews[i], logit_bias))
                     text = reply.choices[0].message.content
                     usage = reply.usage
                 except openai.RateLimitError as exc:

@@ -44,6 +44,25 @@ bugs.patch("negation_crosses_clauses", "parse_label", """
 """, mistake="a negator reaches across a clause break: in 'Not sure, but positive' the 'not' belongs to another "
              "clause (. , ; : ! ? a line break or 'but' end a negation's reach)")
 
+# --- label_logit_bias ----------------------------------------------------------------------------
+bugs.patch("leading_space", "label_logit_bias", "tokenizer.encode(word, add_special_tokens=False)",
+           'tokenizer.encode(" " + word, add_special_tokens=False)',
+           mistake="the words are encoded with a leading space: the answer's first token comes right after the "
+                   "assistant header, with no space before it, and ' positive' is another token than 'positive'")
+bugs.patch("whole_word_biased", "label_logit_bias", "first[key] = word",
+           "first.update({str(i): word for i in ids})",
+           mistake="every token of a word is biased, not only its first: with one answer token, a word's later "
+                   "tokens ('ful' of 'aw|ful') could become the whole answer; bias encode(word)[0] only")
+bugs.patch("shared_first_token_not_detected", "label_logit_bias", """
+        if key in first:
+            raise ValueError(f"the label words {first[key]!r} and {word!r} share their first token ({key}): a "
+                             "one-token answer could not tell them apart")
+""", "", mistake="two label words that start with the same token are accepted: a one-token answer could not tell "
+                 "them apart ('thumbsup' and 'thumbsdown' both start with 'th'); raise ValueError")
+bugs.patch("bias_too_small", "label_logit_bias", "bias=MAX_BIAS", "bias=5",
+           mistake="the default bias is too small to win: +5 loses to a token the model prefers strongly ('The'); "
+                   "the default is MAX_BIAS = 100, the most the API accepts")
+
 # --- classify_remote -----------------------------------------------------------------------------
 bugs.patch("results_in_completion_order", "classify_remote", """
         for index, result in enumerate(pool.map(_one, range(len(reviews)))):
@@ -138,3 +157,7 @@ bugs.patch("malformed_body_crashes", "classify_remote", """
 """, "            except openai.APIResponseValidationError as exc:",
            mistake="only openai's own errors are caught: an HTTP 200 whose body is cut off or has no choices raises "
                    "JSONDecodeError/IndexError in your code; treat it as a failed attempt and retry")
+bugs.patch("logit_bias_not_sent", "classify_remote", "**make_request(model, review, logit_bias))",
+           "**make_request(model, review))",
+           mistake="the logit_bias map is not passed on: each request must be make_request(model, review, "
+                   "logit_bias), which adds the map and max_tokens=1")

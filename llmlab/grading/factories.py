@@ -64,11 +64,8 @@ def scripted_openai(reviews: list, script: list, **options):
     worker's network guard stays up. ``script[i]`` lists the planned answers to review ``i``'s attempts;
     ``options``: ``hold``, ``sdk_max_retries``, ``seed``, ``timeout`` (see ``ScriptedEndpoint``).
     """
-    # Through llmlab.serve (which re-exports it), imported here: hypothesis biases its draws with the
-    # constants of the kit's modules loaded in the grading process, and the recorded expected failures
-    # (graders/expected_failures/) were drawn with llmlab.serve loaded at this point. Loading less, or
-    # earlier, changes which examples the graders try.
-    from ..serve import ScriptedEndpoint
+    # imported here, in the worker, when a check first needs it (openai and httpx2 cost a second to import)
+    from .scripted import ScriptedEndpoint
 
     return ScriptedEndpoint(reviews, script, **options)
 

@@ -44,7 +44,7 @@ class ScriptedEndpoint:
     found), ``attempt`` (1-based, per review), ``start``/``end`` (seconds since the endpoint was made),
     ``in_flight`` (requests in flight when it arrived, itself included), ``status`` (an int, ``"timeout"``
     or ``"connect_error"``), ``model``, ``sdk_retry`` (the SDK's own retry count for this request),
-    ``thread``, ``max_tokens``, ``temperature``, ``path``.
+    ``thread``, ``max_tokens``, ``temperature``, ``logit_bias`` (None when the request had none), ``path``.
     """
 
     def __init__(self, reviews, script, *, hold: dict | None = None, sdk_max_retries: int = 2, seed: int = 0,
@@ -136,7 +136,8 @@ class ScriptedEndpoint:
                      "in_flight": self._in_flight, "status": None, "model": body.get("model"),
                      "sdk_retry": _int_or_none(request.headers.get("x-stainless-retry-count")),
                      "thread": threading.get_ident(), "max_tokens": body.get("max_tokens"),
-                     "temperature": body.get("temperature"), "path": request.url.path}
+                     "temperature": body.get("temperature"), "logit_bias": body.get("logit_bias"),
+                     "path": request.url.path}
             self._log.append(entry)
         try:
             if self.hold and (self.hold.get("first") is None or arrival < int(self.hold["first"])):
