@@ -304,7 +304,8 @@ def test_label_logit_bias_argument_errors(sub, ref):
         if valid == spaced and "" in words:
             continue  # " " + "" is a token: the leading space is charged by the first check, not again here
         shown = ", ".join([repr(words)] + [f"{k}={v!r}" for k, v in kwargs.items()])
-        expect_raises(lambda: _bias_call(sub, words, **kwargs), error, what=f"label_logit_bias(tokenizer, {shown})")
+        expect_raises(lambda: _bias_call(sub, words, **kwargs), error, what=f"label_logit_bias(tokenizer, {shown})",
+                      diagnose_with=lambda m: m.label_logit_bias(grader_tokenizer(), words, **kwargs))
 
 
 # =============================================================================================

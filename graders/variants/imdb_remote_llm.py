@@ -63,6 +63,12 @@ bugs.patch("bias_too_small", "label_logit_bias", "bias=MAX_BIAS", "bias=5",
            mistake="the default bias is too small to win: +5 loses to a token the model prefers strongly ('The'); "
                    "the default is MAX_BIAS = 100, the most the API accepts")
 
+bugs.patch("bias_range_unchecked", "label_logit_bias", """
+    if not 1 <= bias <= MAX_BIAS:
+        raise ValueError(f"bias must be between 1 and {MAX_BIAS}, got {bias}")
+""", "", mistake="a bias outside 1..100 is accepted: the API refuses values beyond +-100, and a bias of 0 or less "
+                 "does not lift the label tokens at all; raise ValueError")
+
 # --- classify_remote -----------------------------------------------------------------------------
 bugs.patch("results_in_completion_order", "classify_remote", """
         for index, result in enumerate(pool.map(_one, range(len(reviews)))):
