@@ -53,20 +53,13 @@ bugs.patch("whole_word_biased", "label_logit_bias", "first[key] = word",
            "first.update({str(i): word for i in ids})",
            mistake="every token of a word is biased, not only its first: with one answer token, a word's later "
                    "tokens ('ful' of 'aw|ful') could become the whole answer; bias encode(word)[0] only")
-bugs.patch("shared_first_token_not_detected", "label_logit_bias", """
-        if key in first:
-            raise ValueError(f"the label words {first[key]!r} and {word!r} share their first token ({key}): a "
-                             "one-token answer could not tell them apart")
-""", "", mistake="two label words that start with the same token are accepted: a one-token answer could not tell "
+bugs.patch("shared_first_token_not_detected", "label_logit_bias", "if key in first:", "if False:", mistake="two label words that start with the same token are accepted: a one-token answer could not tell "
                  "them apart ('thumbsup' and 'thumbsdown' both start with 'th'); raise ValueError")
 bugs.patch("bias_too_small", "label_logit_bias", "bias=MAX_BIAS", "bias=5",
            mistake="the default bias is too small to win: +5 loses to a token the model prefers strongly ('The'); "
                    "the default is MAX_BIAS = 100, the most the API accepts")
 
-bugs.patch("bias_range_unchecked", "label_logit_bias", """
-    if not 1 <= bias <= MAX_BIAS:
-        raise ValueError(f"bias must be between 1 and {MAX_BIAS}, got {bias}")
-""", "", mistake="a bias outside 1..100 is accepted: the API refuses values beyond +-100, and a bias of 0 or less "
+bugs.patch("bias_range_unchecked", "label_logit_bias", "if not 1 <= bias <= MAX_BIAS:", "if False:", mistake="a bias outside 1..100 is accepted: the API refuses values beyond +-100, and a bias of 0 or less "
                  "does not lift the label tokens at all; raise ValueError")
 
 # --- classify_remote -----------------------------------------------------------------------------
