@@ -65,7 +65,7 @@ def per_attack(root: Path, chosen: list[str], limits: Limits) -> bool:
             twins[twin] = timed_grade(write(root / f"twin{len(twins)}", twin), limits)
         seconds, points, top = timed_grade(write(root / name, attack), limits)
         twin_seconds, twin_points, _ = twins[twin]
-        bound = 2 * twin_seconds + limits.timeout
+        bound = 2 * twin_seconds + limits.for_topic("attention").timeout
         ok &= seconds <= bound
         print(f"{name:28} {points:>3g}/{top:<3g} {twin_points:>3g}/{top:<3g} {seconds:8.1f} {twin_seconds:8.1f} "
               f"{bound:8.1f}  {'yes' if seconds <= bound else 'NO'}", flush=True)
@@ -94,7 +94,8 @@ def whole_class(root: Path, size: int, hostile: int, limits: Limits) -> bool:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--timeout", type=float, default=Limits.timeout, help="CPU seconds one call may take")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="CPU seconds one call may take (default: the topic's own)")
     p.add_argument("--attacks", nargs="*", default=None, help="default: all; none: skip this part")
     p.add_argument("--class-size", type=int, default=20, help="0: skip the class run")
     p.add_argument("--hostile", type=int, default=4)

@@ -270,7 +270,7 @@ STUDENT_RUNTIME = ["__init__.py", "models.py", "data.py", "paths.py", "serve.py"
                    "grading/__init__.py", "grading/scripted.py", "sft_data.py", "preference_data.py",
                    "translation_data.py"]
 # Shipped as they are: the public example tests and their settings (no answers in them).
-PUBLIC_TEST_FILES = ["__init__.py", "conftest.py"]
+PUBLIC_TEST_FILES = ["__init__.py", "conftest.py", "pytest.ini"]
 
 STUDENT_README = """# LLM course exercises (student edition)
 
@@ -285,7 +285,10 @@ in the notebooks alike; the autograder's feedback names the same task.
 
 Check yourself: run `pytest` in this folder (the example tests in `exercises/`; `pytest
 exercises/test_attention.py` for one topic). An unfinished function fails its tests with one line
-naming its task. The autograder runs many more checks than these examples.
+naming its task. The autograder runs many more checks than these examples. It gives each call into
+your code a few seconds of CPU time (5 to 10, depending on the topic): ten times what the reference
+solution needs at most, so a clear, correct solution always has time, and an endless loop costs the
+checks of the function it is in, not the whole grading run.
 """
 
 # The Chinese student edition's README (`llmlab release --lang zh`); the kit's README.zh.md says more.
@@ -302,7 +305,9 @@ STUDENT_README_ZH = """# 大语言模型课程练习（学生版）
 
 自我检查：在本文件夹中运行 `pytest`（`exercises/` 中的示例测试；只测一个主题：`pytest
 exercises/test_attention.py`）。未完成的函数会让它的测试失败，并用一行文字指明它的任务。
-自动评分器运行的检查远多于这些示例。术语的中英对照见 `GLOSSARY.md`。
+自动评分器运行的检查远多于这些示例。它给每一次对你代码的调用几秒 CPU 时间（视主题为 5 到 10 秒）：
+至少是参考答案所需时间的十倍，所以清楚、正确的解法总有足够的时间；死循环只会让它所在函数的检查失分，不会拖住整个评分。
+术语的中英对照见 `GLOSSARY.md`。
 """
 
 
@@ -518,7 +523,9 @@ def add_parser(sub) -> None:
     g.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)), help="parallel grading sessions")
     g.add_argument("--chunk", type=int, default=None,
                    help="at most this many students per grading session (default: one session per worker)")
-    g.add_argument("--timeout", type=float, default=20.0)
+    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="CPU seconds one call into the submission may take "
+                        "(default: each topic's own limit, as `llmlab topics` lists)")
     g.add_argument("--memory-mb", type=int, default=3072)
     g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                    help="CPU seconds for one student's topic, all checks together (default 300)")

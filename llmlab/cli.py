@@ -70,7 +70,7 @@ def _cmd_notebooks(args) -> int:
 
 def _cmd_topics(args) -> int:
     for t in topic_registry.all_topics():
-        print(f"{t.name:16} {t.notebook:26} {t.title}")
+        print(f"{t.name:16} {t.notebook:26} {t.call_limit:>4g} s  {t.title}")
     return 0
 
 
@@ -86,7 +86,9 @@ def main(argv=None) -> int:
     g.add_argument("--topic", action="append", help="grade only this topic (repeatable); default: all")
     g.add_argument("--format", choices=["table", "json", "junit"], default="table")
     g.add_argument("--output", help="write the report here instead of standard output")
-    g.add_argument("--timeout", type=float, default=20.0, help="seconds one call into the submission may take")
+    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="CPU seconds one call into the submission may take "
+                        "(default: each topic's own limit, as `llmlab topics` lists)")
     g.add_argument("--memory-mb", type=int, default=3072, help="memory a submission may allocate")
     g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                    help="CPU seconds for one topic's checks together (default 300); then the rest score 0")

@@ -57,7 +57,7 @@ def reply(answer: str) -> str:
 def sft_conversations(split: str = "train", *, seed: int = 0) -> list[list[dict]]:
     """The conversations of ``split`` in a shuffled, reproducible order.
 
-    ``train``: 54 questions and 6 identity questions, each asked in the 6 training phrasings (about a
+    ``train``: 54 questions and 4 identity questions, each asked in the 6 training phrasings (about a
     quarter merged into two-exchange dialogues); ``test``: 26 questions and 2 identity questions, each in
     the 3 held-out phrasings, one exchange each (what the notebook measures). Each conversation is a list
     of ``{"role", "content"}`` messages, user first, assistant last, no system message.

@@ -157,6 +157,29 @@ def test_import_hang_costs_one_limit_for_the_whole_topic(tmp_path):
         sub.close()
 
 
+def test_each_topic_has_its_own_call_limit_and_timeout_overrides_it(tmp_path):
+    """Without ``--timeout`` a call may take the topic's own limit (small, so a hang in a class run holds a
+    worker for seconds); with it, the given limit holds for every topic; a topic the registry does not
+    know gets the generous default."""
+    from llmlab import topics
+
+    for t in topics.all_topics():
+        assert 1.0 <= t.call_limit <= topics.DEFAULT_CALL_LIMIT, t
+    assert topics.call_limit("attention") < topics.DEFAULT_CALL_LIMIT  # the reason the limits exist
+    assert Limits().for_topic("attention").timeout == topics.call_limit("attention")
+    assert Limits(timeout=7.0).for_topic("attention").timeout == 7.0
+    assert Limits().for_topic("no_such_topic").timeout == topics.DEFAULT_CALL_LIMIT
+    (tmp_path / "attention.py").write_text("while True:\n    pass\n")
+    sub = Submission("student", "attention", str(tmp_path), Limits(memory_mb=512))
+    try:
+        sub.start_check()
+        with pytest.raises((Unfinished, SubmissionError)) as info:
+            sub.call("scaled_dot_product_attention", 1)
+        assert f"more than {topics.call_limit('attention'):g} s of CPU time" in str(info.value), str(info.value)
+    finally:
+        sub.close()
+
+
 def test_import_error_settles_the_topic_with_its_traceback(tmp_path):
     sub = probe(tmp_path, code=PROBE + "\nraise RuntimeError('half-finished cell')\n")
     try:

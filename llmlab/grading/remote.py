@@ -22,7 +22,9 @@ buggy variants) in this process: the kit's tests use it to grade dozens of varia
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import multiprocessing
 import os
 import re
@@ -32,8 +34,8 @@ import sys
 import tempfile
 import time
 import types
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..paths import KIT_ROOT, PROTECTED
@@ -45,15 +47,24 @@ if TYPE_CHECKING:
 @dataclass
 class Limits:
     """Resource limits of a submission's worker: per call (``timeout`` CPU seconds, ``timeout *
-    wall_factor`` wall seconds), per worker (``memory_mb``, ``cpu_seconds``, ``file_mb``) and per topic
-    (``budget`` CPU seconds, ``budget * budget_wall_factor`` wall seconds; 0: no budget)."""
-    timeout: float = 20.0  # CPU seconds one call may use (load-independent, so verdicts are reproducible)
+    wall_factor`` wall seconds; ``None``: the topic's own ``call_limit``, see :mod:`llmlab.topics`), per
+    worker (``memory_mb``, ``cpu_seconds``, ``file_mb``) and per topic (``budget`` CPU seconds, ``budget *
+    budget_wall_factor`` wall seconds; 0: no budget)."""
+    timeout: float | None = None  # CPU seconds one call may use (load-independent, so verdicts are reproducible)
     wall_factor: float = 10.0  # ... and wall-clock seconds = timeout * wall_factor (catches sleeps, waits)
     memory_mb: int = 3072  # address space above what torch maps at start
     cpu_seconds: int = 600  # per worker lifetime
     file_mb: int = 16  # largest file a submission may write
     budget: float = 300.0  # CPU seconds for one submission's whole topic, all checks together (0: none)
     budget_wall_factor: float = 3.0  # ... and wall-clock seconds = budget * budget_wall_factor
+
+    def for_topic(self, topic: str) -> "Limits":
+        """These limits with ``timeout`` settled for ``topic``: the one given, else the topic's own."""
+        if self.timeout is not None:
+            return self
+        from ..topics import call_limit
+
+        return dataclasses.replace(self, timeout=call_limit(topic))
 
 
 class SubmissionError(Exception):
@@ -83,6 +94,7 @@ def _unfinished(err: SubmissionError) -> bool:
 
 
 _CONTEXT = None
+_CALL_PROFILE = os.environ.get("LLMLAB_CALL_PROFILE", "")  # a file: one JSON line per call (its CPU seconds)
 PRELOAD_MODELS = True  # False: the forkserver imports torch only (see ``needs_models``)
 # What names a need for the model stack in a module that runs in a worker: the library, the trusted
 # factories that build its objects, the kit's model and data loaders, a notebook's plotting imports.
@@ -317,7 +329,7 @@ class Submission(BaseSubmission):
         # caller adds (other students' submissions); the submission's own folder stays readable
         self.protected = [str(p) for p in PROTECTED] + [str(KIT_ROOT / "tests"), str(KIT_ROOT / "notebooks")]
         self.protected += [str(p) for p in protected]
-        self.limits = limits or Limits()
+        self.limits = (limits or Limits()).for_topic(topic)
         self.process = None
         self.conn = None
         self.generation = 0
@@ -407,8 +419,14 @@ class Submission(BaseSubmission):
             return self._wait(cpu_start, started, cpu_limit, wall_limit)
         finally:
             end = _cpu_seconds(self.process.pid) if self.process is not None else 0.0
-            self.cpu_used += max(0.0, max(end, self._last_cpu) - cpu_start)
+            cpu = max(0.0, max(end, self._last_cpu) - cpu_start)
+            self.cpu_used += cpu
             self.wall_used += time.monotonic() - started
+            if _CALL_PROFILE:  # benchmarks/call_limits.py: what each call cost
+                with open(_CALL_PROFILE, "a") as f:
+                    f.write(json.dumps({"submission": self.name, "topic": self.topic, "op": req.get("op"),
+                                        "attr": req.get("attr"), "cpu": round(cpu, 4),
+                                        "wall": round(time.monotonic() - started, 4)}) + "\n")
 
     def _wait(self, cpu_start: float, started: float, cpu_limit: float, wall_limit: float) -> dict:
         limits = self.limits
