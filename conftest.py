@@ -24,8 +24,19 @@ def only_exercises(config) -> bool:
     return bool(paths) and all(p == exercises or exercises in p.parents for p in paths)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """Tell each xdist worker that tests are dealt by ``xdist_group`` (see below)."""
+    node.workerinput["llmlab_loadgroup"] = node.config.option.dist == "loadgroup"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config):
+    # A worker re-reads the command line, not the options set below, so it would not know that
+    # ``loadgroup`` deals the tests: it would then leave the group out of the test ids, the controller
+    # would deal a group's tests to both workers, and each would build the module's fixture again.
+    if getattr(config, "workerinput", {}).get("llmlab_loadgroup"):
+        config.option.loadgroup = True
     # a wrapper runs before xdist's own hook, which turns ``numprocesses`` into worker processes
     if (config.pluginmanager.hasplugin("xdist") and config.option.numprocesses is None
             and not hasattr(config, "workerinput") and "PYTEST_XDIST_WORKER" not in os.environ

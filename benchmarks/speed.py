@@ -83,11 +83,10 @@ def main() -> None:
                      GOALS["cold_topic"]))
         rows.append(("cold llmlab grade solutions/ (all topics)",
                      seconds([py, "-m", "llmlab.cli", "grade", "solutions/"]), GOALS["cold_all"]))
-        # in the kit's folder, with its pytest settings, as a student runs it; the example tests see
-        # the reference through the self-check redirection (exercises/conftest.py)
+        # as a student runs it: in the solved folder, whose exercises/pytest.ini is the pytest root
         rows.append(("pytest exercises/test_attention.py (solved)",
-                     seconds([py, "-m", "pytest", "-q", "exercises/test_attention.py"],
-                             env={"LLMLAB_SELF_CHECK_TARGET": "solutions"}), GOALS["pytest_one"]))
+                     seconds([py, "-m", "pytest", "-q", "exercises/test_attention.py"], cwd=student),
+                     GOALS["pytest_one"]))
         if args.not_slow:
             start = time.perf_counter()
             subprocess.run([py, "-m", "pytest", "-q", "-m", "not slow"], cwd=ROOT)
