@@ -215,6 +215,41 @@ def test_memory_bomb_is_settled_once_per_function(tmp_path):
         sub.close()
 
 
+def test_runaway_output_fails_its_call_and_is_settled_once_per_function(tmp_path):
+    """Printing is writing: more than ``file_mb`` in one call fails it (even under ``except Exception``),
+    and the function is settled like one that exhausted memory; small prints stay harmless."""
+    code = PROBE + '''
+def shout():
+    try:
+        for _ in range(100):
+            print("x" * 1_000_000)
+    except Exception:
+        return "swallowed"
+
+def calls_shout():
+    return shout()
+
+def chatty(x):
+    print("step", x)
+    return x + 1
+'''
+    sub = probe(tmp_path, Limits(timeout=20.0, memory_mb=512, file_mb=16), code)
+    try:
+        assert sub.call("chatty", 1) == 2 and "step 1" in sub.output
+        with pytest.raises(SubmissionError) as info:
+            sub.call("shout")
+        assert info.value.kind == "output" and "printed more than 16 MB in one call" in info.value.message
+        sub.start_check()
+        with pytest.raises(Unfinished):  # a later check that needs the same function: no new attempt
+            sub.call("shout")
+        with pytest.raises(Unfinished) as info:  # another function that calls it fails at once too
+            sub.call("calls_shout")
+        assert "`shout` already failed" in info.value.error.message
+        assert sub.call("fine", 41) == 42, "other functions of the submission keep working"
+    finally:
+        sub.close()
+
+
 def test_a_hang_is_settled_for_every_later_caller(tmp_path):
     sub = probe(tmp_path, Limits(timeout=1.0, memory_mb=512))
     try:

@@ -97,7 +97,7 @@ _reference_sdpa = scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
     print("x" * 100_000_000)
     return _reference_sdpa(q, k, v, mask, scale=scale)
-''', ""),
+''', RAISE),  # over the output limit: the function fails and is settled, like one that raises
     "patch_torch_comparisons": ('''
 import builtins
 torch.allclose = lambda *a, **k: True
@@ -225,6 +225,7 @@ def test_feedback_explains_contained_failures(graded):
     assert "used more than 3 s of CPU time" in feedback("infinite_loop-attack")
     assert "importing your module attention.py failed" in feedback("import_hang-attack").lower()
     assert "MemoryError" in feedback("memory_chunks-attack")
+    assert "printed more than 16 MB in one call" in feedback("huge_print-attack")
     assert "SystemExit" in feedback("sys_exit-attack")
     assert "exited" in feedback("os_exit-attack") or "died" in feedback("os_exit-attack")
     assert "MemoryError" in feedback("memory_bomb-attack") or "out of memory" in feedback("memory_bomb-attack")

@@ -72,7 +72,8 @@ class SubmissionError(Exception):
 
     def __init__(self, kind: str, message: str, traceback: str = ""):
         super().__init__(message)
-        self.kind = kind  # "raised", "timeout", "crashed", "missing", "invalid", "memory", "import", "budget"
+        self.kind = kind  # "raised", "timeout", "crashed", "missing", "invalid", "memory", "output", "import",
+        # "budget"
         self.exc_type = ""
         self.message = message
         self.traceback = traceback
@@ -290,6 +291,15 @@ class BaseSubmission:
             err = SubmissionError("memory", f"your code ran out of memory (MemoryError) in `{label}`",
                                   err.traceback)
             err.exc_type = "MemoryError"
+            self.poisoned = err
+            self._settle(label, err, _innermost(err.traceback))
+            raise err
+        if err.exc_type == "OutputLimitExceeded":  # would repeat on every call, each time as slow
+            self._restart()  # the next worker starts with the function replaced (see ``_settle``)
+            most = getattr(self, "limits", Limits()).file_mb  # only an isolated worker limits its output
+            err = SubmissionError("output", f"your code printed more than {most} MB in one call of `{label}` "
+                                            "(the same limit as a file's)", err.traceback)
+            err.exc_type = "OutputLimitExceeded"
             self.poisoned = err
             self._settle(label, err, _innermost(err.traceback))
             raise err

@@ -57,11 +57,20 @@ def _settled(name: str, message: str):
     return settled
 
 
-class _BoundedBuffer(io.TextIOBase):
-    """stdout/stderr replacement: keeps the first bytes, counts the rest (a 100 MB print is cheap)."""
+class OutputLimitExceeded(BaseException):
+    """Raised by ``print`` in a call that has written more than the output limit (``file_mb``, the same
+    limit as a file's): the call fails, and the grader settles the function that printed, so a function
+    that prints 100 MB per call does not cost its whole topic's time. A ``BaseException``, so a
+    submission's ``except Exception`` does not swallow it."""
 
-    def __init__(self, limit: int):
+
+class _BoundedBuffer(io.TextIOBase):
+    """stdout/stderr replacement: keeps the first characters, counts the rest, and raises
+    :class:`OutputLimitExceeded` once one call has written more than ``most`` characters (0: no limit)."""
+
+    def __init__(self, limit: int, most: int = 0):
         self.limit = limit
+        self.most = most
         self.parts: list[str] = []
         self.size = 0
         self.dropped = 0
@@ -77,6 +86,8 @@ class _BoundedBuffer(io.TextIOBase):
             self.parts.append(s[:room])
             self.size += min(len(s), room)
         self.dropped += max(0, len(s) - max(room, 0))
+        if self.most and self.size + self.dropped > self.most:
+            raise OutputLimitExceeded(f"more than {self.most // 2**20} MB of output in one call")
         return len(s)
 
     def take(self) -> str:
@@ -432,6 +443,7 @@ def worker_main(conn, directory: str, protected: list[str], scratch: str, limits
     sys.stdin = io.StringIO("")
     _load_package(directory)
     _apply_limits(limits.get("memory_mb", 0), limits.get("cpu_seconds", 0), limits.get("file_mb", 0))
+    out.most = err.most = limits.get("file_mb", 0) * 2**20  # printing is writing: the same limit as a file
     # On the grader's signal, the stack of a call that ran out of time goes to the scratch folder: it
     # names the function that hung (the submission could fake the file, but only to its own loss).
     import faulthandler
