@@ -194,23 +194,29 @@ def test_import_error_settles_the_topic_with_its_traceback(tmp_path):
         sub.close()
 
 
+def assert_settled(sub: Submission, function: str, caller: str) -> None:
+    """After ``function`` failed in a way that would repeat: no replay, no new attempt in a later check,
+    a caller inside the submission fails at once too, and other functions keep working."""
+    starts = sub.starts
+    with pytest.raises(Unfinished):  # the rest of this check: no replay
+        sub.call(function)
+    sub.start_check()
+    with pytest.raises(Unfinished):  # a later check that needs the same function: no new attempt
+        sub.call(function)
+    assert sub.starts == starts
+    with pytest.raises(Unfinished) as info:  # another function that calls it fails at once too
+        sub.call(caller)
+    assert f"`{function}` already failed" in info.value.error.message
+    assert sub.call("fine", 41) == 42, "other functions of the submission keep working"
+
+
 def test_memory_bomb_is_settled_once_per_function(tmp_path):
     sub = probe(tmp_path, Limits(timeout=20.0, memory_mb=512))
     try:
         with pytest.raises(SubmissionError) as info:
             sub.call("hoard")
         assert info.value.kind == "memory" and "MemoryError" in info.value.message
-        starts = sub.starts
-        with pytest.raises(Unfinished):  # the rest of this check: no replay
-            sub.call("hoard")
-        sub.start_check()
-        with pytest.raises(Unfinished):  # a later check that needs the same function: no new attempt
-            sub.call("hoard")
-        assert sub.starts == starts
-        with pytest.raises(Unfinished) as info:  # another function that calls it fails at once too
-            sub.call("calls_hoard")
-        assert "`hoard` already failed" in info.value.error.message
-        assert sub.call("fine", 41) == 42, "other functions of the submission keep working"
+        assert_settled(sub, "hoard", "calls_hoard")
     finally:
         sub.close()
 
@@ -239,13 +245,7 @@ def chatty(x):
         with pytest.raises(SubmissionError) as info:
             sub.call("shout")
         assert info.value.kind == "output" and "printed more than 16 MB in one call" in info.value.message
-        sub.start_check()
-        with pytest.raises(Unfinished):  # a later check that needs the same function: no new attempt
-            sub.call("shout")
-        with pytest.raises(Unfinished) as info:  # another function that calls it fails at once too
-            sub.call("calls_shout")
-        assert "`shout` already failed" in info.value.error.message
-        assert sub.call("fine", 41) == 42, "other functions of the submission keep working"
+        assert_settled(sub, "shout", "calls_shout")
     finally:
         sub.close()
 

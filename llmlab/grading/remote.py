@@ -286,20 +286,16 @@ class BaseSubmission:
         err = SubmissionError("raised", f"{reply.get('type', 'Error')}: {reply.get('message', '')}",
                               reply.get("traceback", ""))
         err.exc_type = str(reply.get("type", ""))
-        if err.exc_type == "MemoryError":  # would repeat on every replay, each time filling the memory
-            self._restart()
-            err = SubmissionError("memory", f"your code ran out of memory (MemoryError) in `{label}`",
-                                  err.traceback)
-            err.exc_type = "MemoryError"
-            self.poisoned = err
-            self._settle(label, err, _innermost(err.traceback))
-            raise err
-        if err.exc_type == "OutputLimitExceeded":  # would repeat on every call, each time as slow
+        # Failures that would repeat on every call, each time as costly: restart, and settle the function.
+        most = getattr(self, "limits", Limits()).file_mb  # only an isolated worker limits its output
+        repeating = {"MemoryError": ("memory", f"your code ran out of memory (MemoryError) in `{label}`"),
+                     "OutputLimitExceeded": ("output", f"your code printed more than {most} MB in one call of "
+                                                       f"`{label}` (the same limit as a file's)")}
+        if err.exc_type in repeating:
             self._restart()  # the next worker starts with the function replaced (see ``_settle``)
-            most = getattr(self, "limits", Limits()).file_mb  # only an isolated worker limits its output
-            err = SubmissionError("output", f"your code printed more than {most} MB in one call of `{label}` "
-                                            "(the same limit as a file's)", err.traceback)
-            err.exc_type = "OutputLimitExceeded"
+            kind, message = repeating[err.exc_type]
+            exc_type, err = err.exc_type, SubmissionError(kind, message, err.traceback)
+            err.exc_type = exc_type
             self.poisoned = err
             self._settle(label, err, _innermost(err.traceback))
             raise err
