@@ -2,7 +2,7 @@
 
 A topic is one module ``solutions/<topic>.py`` (the reference), its generated stub
 ``exercises/<topic>.py``, its hidden graders ``graders/test_<topic>.py`` and its buggy variants
-``graders/variants/<topic>.py``. Notebooks may teach several topics.
+``graders/variants/<topic>.diff``. Notebooks may teach several topics.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
     python3 scripts/i18n_extract.py            # counts per topic, then every missing / stale entry
     python3 scripts/i18n_extract.py --add      # also add the missing ones to llmlab/i18n/zh/*.json (null)
 
-The texts are found statically in graders/test_<topic>.py and graders/variants/<topic>.py (see
+The texts are found statically in graders/test_<topic>.py and graders/variants/<topic>.diff (see
 llmlab/i18n/extract.py); an entry left null stays English and fails tests/test_i18n.py until translated.
 Exit status 1 when anything is missing or stale.
 """

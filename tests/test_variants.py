@@ -11,16 +11,10 @@ import ast
 import pytest
 
 from llmlab import topics
-from llmlab.grading.variants import PatchError, apply_edit, apply_edits, load_variants
+from llmlab.grading.variants import PatchError, apply_edit, apply_edits, load_variants, parse_variants
 from llmlab.paths import GRADERS, SOLUTIONS
 
 VARIANTS = GRADERS / "variants"
-# The topics whose variants were copies of the reference before they became patches (issue 17); their
-# files together must stay small. Topics added later are counted by their own reviews.
-CONVERTED = ("attention", "causal_mask", "bert_masking", "sampling", "chat_format", "dpo", "refusal_loss",
-             "code_attack", "decoder_lm", "pretraining", "imdb_bert", "imdb_local_llm", "imdb_remote_llm")
-
-
 @pytest.mark.parametrize("topic", topics.topic_names())
 def test_every_variant_applies_changes_the_code_and_names_its_mistake(topic):
     reference = (SOLUTIONS / f"{topic}.py").read_text()
@@ -39,22 +33,57 @@ def test_every_variant_applies_changes_the_code_and_names_its_mistake(topic):
     assert not problems, f"{topic}:\n" + "\n".join(problems)
 
 
-def test_variants_need_no_undefined_names_and_stay_small():
-    files = sorted(VARIANTS.glob("*.py"))
-    assert [f for f in files if "noqa: F821" in f.read_text()] == []
-    lines = sum(len((VARIANTS / f"{t}.py").read_text().splitlines()) for t in CONVERTED)
-    assert lines < 1500, f"graders/variants/ of the {len(CONVERTED)} converted topics has {lines} lines"
-
-
-def test_a_whole_replacement_says_why_it_is_not_a_patch():
-    """``@bugs.bug`` is for a different algorithm only: a comment just above it must say why."""
+def test_variants_are_small_patches_not_copies():
+    """graders/variants/ stays small (issue 17: under 1,500 lines in all) and holds no copied code: an
+    edit replaces at most a few lines, and a whole replacement (a different algorithm) says why."""
+    files = sorted(VARIANTS.glob("*"))
+    assert [f.name for f in files if f.suffix != ".diff"] == []
+    lines = sum(len(f.read_text().splitlines()) for f in files)
+    assert lines < 1500, f"graders/variants/ has {lines} lines"
+    long_edits = [f"{t}:{v.name}" for t in topics.topic_names() for v in load_variants(t)
+                  for _, old, new in v.edits if old is not None and len(old.splitlines()) > 10]
+    assert long_edits == []
     unexplained = []
-    for path in sorted(VARIANTS.glob("*.py")):
+    for path in files:
         lines = path.read_text().splitlines()
-        for n, line in enumerate(lines):
-            if line.startswith("@bugs.bug(") and not (n and lines[n - 1].lstrip().startswith("#")):
+        for n, line in enumerate(lines[:-1]):
+            whole = line.startswith("== ") and lines[n + 1].startswith("+")
+            if whole and not (n and lines[n - 1].startswith("#")):
                 unexplained.append(f"{path.name}:{n + 1}")
     assert unexplained == []
+
+
+def test_the_variant_format_reads_edits_and_refuses_what_it_cannot_read():
+    bugs = parse_variants("""
+# a comment
+== off_by_one @ f: returns x + 2
+- x + 1
++ x + 2
+- if x < 0:
+-     raise ValueError("x < 0")
+@ f
+- return
++ y = x
++ return y + 0 *
+== other @ LIMIT: the limit is wrong
+- 2,
++ 3,
+@ f
+- if x
++ if x >= 0 and x
+""", "t")
+    assert [v.name for v in bugs] == ["off_by_one", "other"]
+    assert bugs["off_by_one"].mistake == "returns x + 2"
+    assert bugs["off_by_one"].edits == [("f", "x + 1", "x + 2"), ("f", 'if x < 0:\n    raise ValueError("x < 0")', ""),
+                                        ("f", "return", "y = x\nreturn y + 0 *")]
+    assert bugs["other"].edits == [("LIMIT", "2,", "3,"), ("f", "if x", "if x >= 0 and x")]
+    whole = parse_variants("== w @ f: whole\n+ def f(x):\n+     return x\n", "t")["w"]
+    assert whole.edits == [("f", None, "def f(x):\n    return x")]
+    assert "def f(x):\n    return x\n\nLIMIT" in apply_edits(SOURCE, "f", [whole.edits[0][1:]])
+    for bad, why in [("- x\n", "expected"), ("== a @ f: m\n-x\n", "expected"), ("== a @ f: m\n", "no edit"),
+                     ("== a @ f: m\n- x\n== a @ f: n\n- y\n", "twice"), ("== a @ f:\n- x\n", "expected")]:
+        with pytest.raises(PatchError, match=why):
+            parse_variants(bad, "t")
 
 
 SOURCE = '''

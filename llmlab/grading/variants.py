@@ -1,38 +1,34 @@
-"""Buggy variants as code: each is the reference with one realistic mistake.
+"""Buggy variants as data: each is the reference with one realistic mistake, declared as a patch.
 
-A topic's variants live in ``graders/variants/<topic>.py``. The usual form is a *patch* of the
-reference: the function it changes, the snippet it replaces and the snippet it puts instead::
+A topic's variants live in ``graders/variants/<topic>.diff``, one block a mistake::
 
-    bugs = Variants("attention")
+    # softmax taken over the wrong axis (a comment line starts with #)
+    == softmax_over_queries @ scaled_dot_product_attention: weights are normalised over queries, not keys
+    - softmax(dim=-1)
+    + softmax(dim=-2)
 
-    bugs.patch("softmax_over_queries", "scaled_dot_product_attention",
-               "softmax(dim=-1)", "softmax(dim=-2)",
-               mistake="weights are normalised over queries, not keys: softmax over the wrong axis?")
+``== name @ target: mistake`` opens a variant: its name (what the kit's tests and
+``graders/expected_failures`` call it), the function, method (``MultiHeadAttention.forward``) or module
+constant (``REFUSAL_KEYWORDS``) it changes, and the mistake in plain words (the feedback text that names
+it, one line). Then its edits: ``- old`` lines followed by ``+ new`` lines (``-`` or ``+`` alone is an
+empty line). A ``-`` after ``+`` lines starts the next edit; ``@ target`` starts the next edit too (of
+another target, or of the same one after an edit that only deletes). One ``-`` line is a snippet that
+must occur exactly once in the target's code (its docstring, which often quotes the very line, is not
+searched) and is replaced in place; ``+`` lines that replace it continue at the indentation of its line.
+Several ``-`` lines are a block of whole lines, matched whatever their indentation and re-indented where
+found. No ``+`` line deletes; ``+`` lines with no ``-`` line replace the whole target (for the rare mistake
+that is a different algorithm rather than an edit; a comment above it says why). The edits of one target
+are applied in turn to its text, so only their result has to be valid Python.
 
-The target is a function, a method (``MultiHeadAttention.forward``) or a module constant
-(``REFUSAL_KEYWORDS``). A one-line snippet must occur exactly once in the target's code (its docstring,
-which often quotes the very line, is not searched); a replacement of several lines continues at the
-indentation of the line it lands in. A snippet of several lines is matched line by line whatever its
-indentation and re-indented where it is found. Several ``patch`` calls with one name make one variant
-with several edits (one mistake that touches several places); the edits of one target are applied in
-turn to its text, so only their result has to be valid Python. The patch is applied to the
-reference's source when the variants are loaded, so a variant can never drift from the reference:
-every other line, the argument checks included, is the reference's.
-
-For the rare mistake that is a different algorithm rather than an edit, a whole replacement function
-is still possible (say why in a comment above it)::
-
-    @bugs.bug("name", replaces="function_name", mistake="...")
-    def buggy(...): ...
-
-Variants serve twice: the kit's tests grade each one (it must lose points), and the grader runs them
-on a failing input to name the student's mistake (whose outputs match which variant's).
+The patch is applied to the reference's source when the variants are loaded, so a variant can never
+drift from the reference: every other line, the argument checks included, is the reference's. Variants
+serve twice: the kit's tests grade each one (it must lose points), and the grader runs them on a
+failing input to name the student's mistake (whose outputs match which variant's).
 """
 from __future__ import annotations
 
 import ast
-import importlib
-import inspect
+import re
 import sys
 import textwrap
 import types
@@ -48,13 +44,12 @@ class PatchError(ValueError):
 
 @dataclass
 class Variant:
-    """A buggy variant of a topic's reference: its ``name``, the ``mistake`` it makes, and how it
-    differs (``edits``: snippets replaced in the reference; ``patches``: whole functions replaced)."""
+    """A buggy variant of a topic's reference: its ``name``, the ``mistake`` it makes, and its ``edits``
+    (``(target, old, new)``: ``old`` replaced by ``new`` in ``target``; ``old=None`` replaces all of it)."""
     topic: str
     name: str
     mistake: str
-    patches: list = field(default_factory=list)  # (target, function): whole replacements
-    edits: list = field(default_factory=list)  # (target, old, new): snippets replaced in the reference
+    edits: list = field(default_factory=list)
     _module: types.ModuleType | None = None
 
     def source(self) -> str:
@@ -65,45 +60,21 @@ class Variant:
             by_target.setdefault(target, []).append((old, new))
         for target, edits in by_target.items():
             text = apply_edits(text, target, edits, where=f"variant {self.topic}:{self.name}")
-        if not self.patches:
-            return text
-        parts = [text, f"\n\n# ---- buggy variant {self.name}: {self.mistake}\n"]
-        for target, fn in self.patches:
-            src = textwrap.dedent(inspect.getsource(fn))
-            lines = src.splitlines()
-            while lines and lines[0].lstrip().startswith("@"):
-                # drop the registration decorator (it may span several lines)
-                depth = 0
-                while True:
-                    line = lines.pop(0)
-                    depth += line.count("(") - line.count(")")
-                    if depth <= 0:
-                        break
-            parts.append("\n".join(lines) + "\n")
-            parts.append(f"{target} = {fn.__name__}\n")
-        return "\n".join(parts)
+        return text
 
     def functions(self) -> list[tuple[str, str]]:
         """(name, source) of each top-level function (or module constant) this variant changes, as it
-        reads in the variant (named as the reference names it): what a student would have pasted into a
-        notebook cell."""
-        targets = [t for t, *_ in self.edits] + [t for t, _ in self.patches]
-        tops = [t for t in dict.fromkeys(targets) if "." not in t]
+        reads in the variant: what a student would have pasted into a notebook cell."""
+        tops = [t for t in dict.fromkeys(t for t, *_ in self.edits) if "." not in t]
         if not tops:
             return []
         src = self.source()
         out = []
         for target in tops:
-            if any(t == target for t, _ in self.patches):
-                fn = next(f for t, f in self.patches if t == target)
-                text = textwrap.dedent(inspect.getsource(fn))
-                text = text[text.index("def "):]
-                out.append((target, text.replace(f"def {fn.__name__}(", f"def {target}(", 1)))
-            else:
-                start, end = _span(src, target)
-                lines = [line for line in src.splitlines()[start:end]  # as a student writes it: no markers
-                         if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-                out.append((target, "\n".join(lines) + "\n"))
+            start, end = _span(src, target)
+            lines = [line for line in src.splitlines()[start:end]  # as a student writes it: no markers
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            out.append((target, "\n".join(lines) + "\n"))
         return out
 
     def module(self) -> types.ModuleType:
@@ -159,14 +130,19 @@ def apply_edits(source: str, target: str, edits: list[tuple[str, str]], *, where
     """``source`` with each ``(old, new)`` of ``edits`` applied in turn inside ``target``.
 
     The function is located once, so the edits in between need not leave valid Python (an edit may
-    change a line that opens a block another edit closes); only the result must parse.
+    change a line that opens a block another edit closes); only the result must parse. ``old=None``
+    replaces the whole target (decorators included) by ``new``, at the target's indentation.
     """
     start, end = _span(source, target)
     lines = source.splitlines(keepends=True)
     body = "".join(lines[start:end])
     doc = _docstring(body)
     for old, new in edits:
-        if "\n" not in old.strip("\n"):
+        if old is None:
+            indent = body[:len(body) - len(body.lstrip(" "))]
+            body = "".join((indent + line if line.strip() else "") + "\n"
+                           for line in textwrap.dedent(new.strip("\n")).splitlines())
+        elif "\n" not in old.strip("\n"):
             # a snippet is looked for in the code: the docstring often quotes the very line to change
             hits = list(_find_all(body, old))
             if doc and (skip := body.find(doc)) >= 0:
@@ -237,8 +213,9 @@ class Variants:
         self.topic = topic
         self.items: dict[str, Variant] = {}
 
-    def patch(self, name: str, target: str, old: str, new: str, *, mistake: str | None = None) -> None:
-        """Variant ``name``: the reference with ``old`` replaced by ``new`` inside ``target``.
+    def patch(self, name: str, target: str, old: str | None, new: str, *, mistake: str | None = None) -> None:
+        """Variant ``name``: the reference with ``old`` replaced by ``new`` inside ``target`` (``old=None``:
+        the whole target replaced by ``new``).
 
         ``mistake`` (the feedback text naming the mistake) is required on the first edit of a variant.
         """
@@ -247,14 +224,6 @@ class Variants:
                 raise ValueError(f"variant {name!r}: the first patch must state its mistake")
             self.items[name] = Variant(self.topic, name, mistake)
         self.items[name].edits.append((target, old, new))
-
-    def bug(self, name: str, *, replaces: str, mistake: str):
-        """Decorator: variant ``name`` replaces the reference's ``replaces`` by the decorated function."""
-        def register(fn):
-            variant = self.items.setdefault(name, Variant(self.topic, name, mistake))
-            variant.patches.append((replaces, fn))
-            return fn
-        return register
 
     def __iter__(self):
         return iter(self.items.values())
@@ -266,20 +235,60 @@ class Variants:
         return self.items[name]
 
 
+def parse_variants(text: str, topic: str, *, where: str = "variants") -> Variants:
+    """The variants declared in ``text`` (the format of ``graders/variants/<topic>.diff``, see above)."""
+    bugs = Variants(topic)
+    name = target = mistake = None
+    old: list[str] = []
+    new: list[str] = []
+
+    def flush():
+        nonlocal old, new, mistake
+        if old or new:
+            bugs.patch(name, target, "\n".join(old) if old else None, "\n".join(new), mistake=mistake)
+            mistake = None  # stated once, on the variant's first edit
+        old, new = [], []
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if header := re.fullmatch(r"== (\w+) @ ([\w.]+): (.+)", line):
+            flush()
+            if name and name not in bugs.items:
+                raise PatchError(f"{where}: variant {name!r} has no edit")
+            name, target, mistake = header.groups()
+            if name in bugs.items:
+                raise PatchError(f"{where}:{number}: variant {name!r} is declared twice")
+        elif line.startswith("@ ") and name:
+            flush()
+            target = line[2:].strip()
+        elif line[:1] in "-+" and line[1:2] in ("", " ") and name:
+            if line[0] == "-" and new:
+                flush()
+            (old if line[0] == "-" else new).append(line[2:])
+        else:
+            raise PatchError(f"{where}:{number}: expected '== name @ target: mistake', '@ target', '- old' "
+                             f"or '+ new', got {line[:60]!r}")
+    flush()
+    if name and name not in bugs.items:
+        raise PatchError(f"{where}: variant {name!r} has no edit")
+    return bugs
+
+
 _CACHE: dict[str, Variants] = {}
+
+
+def variants_file(topic: str) -> Path:
+    """Where ``topic``'s buggy variants are declared."""
+    return GRADERS / "variants" / f"{topic}.diff"
 
 
 def load_variants(topic: str) -> Variants:
     """The variants of ``topic`` (an empty registry when the topic has none)."""
     if topic not in _CACHE:
-        if str(KIT_ROOT) not in sys.path:
-            sys.path.insert(0, str(KIT_ROOT))
-        path = GRADERS / "variants" / f"{topic}.py"
-        if not path.exists():
-            _CACHE[topic] = Variants(topic)
-        else:
-            mod = importlib.import_module(f"graders.variants.{topic}")
-            _CACHE[topic] = mod.bugs
+        path = variants_file(topic)
+        _CACHE[topic] = (parse_variants(path.read_text(), topic, where=str(path.relative_to(KIT_ROOT)))
+                         if path.exists() else Variants(topic))
     return _CACHE[topic]
 
 

@@ -22,10 +22,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from ..grading.protocol import LIKELY_MISTAKE as LIKELY  # the lines the translation treats apart
+from ..grading.protocol import SMALLEST_INPUT as SMALLEST
+
 LANGS = ("en", "zh")
 CATALOGUE = Path(__file__).with_name("zh")
-LIKELY = "Likely mistake: "
-SMALLEST = "Smallest failing input found:"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{\d*\}")
 
 
@@ -206,7 +207,8 @@ def translate_result(result):
     language (records are written in English; this is where they become the student's text)."""
     if current() == "en":
         return result
-    for topic in result.topics.values():
-        for check in topic.checks:
-            check["feedback"] = translate(check.get("feedback", ""), check.get("topic", topic.topic))
+    from dataclasses import replace
+
+    for topic in result.topics.values():  # translated copies: the result's ``records`` stay English
+        topic.checks = [replace(check, feedback=translate(check.feedback, check.topic)) for check in topic.checks]
     return result

@@ -6,7 +6,8 @@ template ``evaluate returned {}, expected {}``. Where a message is a variable or
 the assignments in the same function and the helper's ``return`` values are followed.
 
 Topic texts come from ``graders/test_<topic>.py`` (``CheckFailed`` messages, ``what=``, ``hint=``,
-``diagnosis=`` and what they are built from) and ``graders/variants/<topic>.py`` (``mistake=``).
+``diagnosis=`` and what they are built from) and ``graders/variants/<topic>.diff`` (each variant's
+mistake).
 The check titles are the grader tests' names. The catalogue (:mod:`llmlab.i18n`) must translate all of
 them; ``scripts/i18n_extract.py`` lists what is missing or stale.
 """
@@ -224,14 +225,13 @@ def check_names(topic: str) -> list[str]:
 
 def topic_templates(topic: str) -> set[str]:
     """Every feedback template of ``topic``: its graders' messages and its variants' mistakes."""
+    from ..grading.variants import load_variants  # the grading package is loaded only when asked for
     found = templates_in(GRADERS / f"test_{topic}.py")
-    variants = GRADERS / "variants" / f"{topic}.py"
-    if variants.exists():
-        found |= templates_in(variants)
-    return found
+    return found | {_escape(v.mistake) for v in load_variants(topic) if worth_translating(_escape(v.mistake))}
 
 
-KIT_SOURCES = ("llmlab/grading/checks.py", "llmlab/grading/plugin.py", "llmlab/grading/remote.py",
+KIT_SOURCES = ("llmlab/grading/checks.py", "llmlab/grading/plugin.py", "llmlab/grading/protocol.py",
+               "llmlab/grading/remote.py",
                "llmlab/grading/worker.py", "llmlab/grading/report.py", "llmlab/grading/runner.py",
                "llmlab/grading/nbgrader.py", "llmlab/stubgen.py")
 
