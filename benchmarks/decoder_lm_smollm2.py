@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from timing import best_seconds  # noqa: E402  (benchmarks/timing.py)
+from timing import best_seconds, smollm2_benchmark  # noqa: E402  (benchmarks/timing.py)
 
 PROMPTS = ["The three primary colors are", "Paris is the capital of",
            "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
@@ -34,19 +33,10 @@ def greedy(step, ids, n):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--long-tokens", type=int, default=512, help="length of the long text compared")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args, hf, tokenizer = smollm2_benchmark(__doc__, 32, ("--long-tokens", 512, "length of the long text compared"))
 
-    from llmlab.models import load_smollm2
     from solutions.decoder_lm import DecoderLM
 
-    hf, tokenizer = load_smollm2()
     start = time.perf_counter()
     lm = DecoderLM.from_hf(hf)
     print(f"DecoderLM.from_hf(SmolLM2-135M-Instruct): {time.perf_counter() - start:.1f} s, "

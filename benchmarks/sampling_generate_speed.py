@@ -14,7 +14,6 @@ clock; this script shows what that buys.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,23 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from timing import best_seconds  # noqa: E402  (benchmarks/timing.py)
+from timing import best_seconds, smollm2_benchmark  # noqa: E402  (benchmarks/timing.py)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--long-words", type=int, default=700, help="words in the long prompt")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args, model, tokenizer = smollm2_benchmark(__doc__, 64, ("--long-words", 700, "words in the long prompt"))
 
-    from llmlab.models import load_smollm2
     from solutions.sampling import generate
 
-    model, tokenizer = load_smollm2()
     model.generation_config.eos_token_id = None  # never stop early: every run writes exactly n tokens
     chat = tokenizer.apply_chat_template([{"role": "user", "content": "Write a short poem about the sea."}],
                                          add_generation_prompt=True, return_tensors="pt", return_dict=True)

@@ -6,6 +6,7 @@ drawn case is reproducible from the few integers hypothesis prints.
 """
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import strategies as st
 
@@ -40,3 +41,32 @@ def padded_attention_masks(draw, max_batch: int = 4, max_len: int = 8, side: str
         else:
             mask[b, S - n:] = 1
     return mask
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Imported into a test module, an autouse fixture: its tests run on one torch thread (the grading
+    workers already do). Tiny models gain nothing from a second thread, and on a busy machine threads
+    that wait for each other make every forward pass many times slower. The setting is restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def reporting() -> bool:
+    """False while hypothesis is still searching or shrinking, True on the run it reports (and outside
+    hypothesis). Naming a mistake replays every buggy variant, so it is done only when reporting."""
+    from hypothesis import currently_in_test_context
+    from hypothesis.control import current_build_context
+
+    return not currently_in_test_context() or current_build_context().is_final
+
+
+def when_reporting(compute):
+    """``compute`` for the diagnoser, skipped (every variant "cannot run") until the reported run."""
+    def run(module):
+        if not reporting():
+            raise LookupError("diagnosis deferred to the reported example")
+        return compute(module)
+    return run

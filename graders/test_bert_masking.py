@@ -18,7 +18,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graders.strategies import seeds
+from graders.strategies import one_torch_thread, seeds, when_reporting  # noqa: F401  (an autouse fixture)
 from llmlab.grading.checks import (CheckFailed, check, current_topic, diagnose, expect_equal, expect_raises,
                                   expect_tensor, expect_tuple, known_mistake)
 from llmlab.grading.remote import RemoteObject
@@ -27,16 +27,6 @@ from llmlab.grading.variants import load_variants
 TASK_MASK = "bert_masking.mask_tokens"
 TASK_NSP = "bert_masking.make_nsp_examples"
 IGNORE = -100
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models and single checks: one torch thread is fastest, and on a busy machine two threads
-    spend most of their time waiting for each other. The previous setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,24 +104,6 @@ def _mask_inputs(ids, special, seed, V, mask_id, **kw):
                  f"{int(special.sum())} special positions") if big else dict(input_ids=ids, special_tokens_mask=special))
     return {**base, "mask_token_id": mask_id, "vocab_size": V, **kw,
             "generator": f"torch.Generator().manual_seed({seed})"}
-
-
-def reporting() -> bool:
-    """False while hypothesis is still searching or shrinking, True on the run it reports (and outside
-    hypothesis). Naming a mistake replays every buggy variant, so it is done only when reporting."""
-    from hypothesis import currently_in_test_context
-    from hypothesis.control import current_build_context
-
-    return not currently_in_test_context() or current_build_context().is_final
-
-
-def when_reporting(compute):
-    """``compute`` for the diagnoser, skipped (every variant "cannot run") until the reported run."""
-    def run(module):
-        if not reporting():
-            raise LookupError("diagnosis deferred to the reported example")
-        return compute(module)
-    return run
 
 
 def _replay(ids, special, seed, V, mask_id, kw):

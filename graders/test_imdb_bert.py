@@ -19,7 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graders.strategies import seeds
+from graders.strategies import one_torch_thread, seeds, when_reporting  # noqa: F401  (an autouse fixture)
 from llmlab.grading import factories
 from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_raises,
                                   expect_tensor, known_mistake, require_implemented)
@@ -30,34 +30,6 @@ TASK_FWD = "imdb_bert.SentimentClassifier.forward"
 TASK_TRAIN = "imdb_bert.train_epoch"
 TASK_EVAL = "imdb_bert.evaluate"
 ATOL, RTOL = 1e-5, 1e-4
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models and single checks: one torch thread is fastest, and on a busy machine two threads
-    spend most of their time waiting for each other. The previous setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def reporting() -> bool:
-    """False while hypothesis is still searching or shrinking, True on the run it reports (and outside
-    hypothesis). Naming a mistake replays every buggy variant on a model, so it is done only then."""
-    from hypothesis import currently_in_test_context
-    from hypothesis.control import current_build_context
-
-    return not currently_in_test_context() or current_build_context().is_final
-
-
-def when_reporting(compute):
-    """``compute`` for the diagnoser, skipped (every variant "cannot run") until the reported run."""
-    def run(module):
-        if not reporting():
-            raise LookupError("diagnosis deferred to the reported example")
-        return compute(module)
-    return run
-
 
 TINY = dict(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
             max_position_embeddings=32, type_vocab_size=2, hidden_dropout_prob=0.0,

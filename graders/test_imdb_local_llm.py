@@ -22,7 +22,7 @@ import torch
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from graders.strategies import randn, seeds
+from graders.strategies import one_torch_thread, randn, seeds  # noqa: F401  (one_torch_thread: an autouse fixture)
 from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_close,
                                   expect_raises, expect_tensor, known_mistake, later)
 from llmlab.grading.compose import composed, try_compose
@@ -46,17 +46,6 @@ CONFIG = dict(vocab_size=49152, hidden_size=16, intermediate_size=32, num_hidden
 # ---------------------------------------------------------------------------------------------
 # The tiny model and the real tokenizer, on both sides
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run this module's checks on one CPU thread (the workers already do): a model this small gains
-    nothing from a second thread, and on a busy machine threads that wait for each other make every
-    forward pass ten times slower. The previous setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=None)
 def model_state() -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM

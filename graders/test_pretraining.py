@@ -104,29 +104,35 @@ def _dummy_optimizer(lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
 
 
-@functools.lru_cache(maxsize=512)
-def _hf_schedule(peak_lr: float, warmup_steps: int, total_steps: int, min_lr: float) -> tuple:
-    """transformers' learning rates at steps 0..total_steps, read off a dummy optimizer."""
+def _hf_scheduled(peak_lr: float, warmup_steps: int, total_steps: int, min_lr: float):
+    """A dummy optimizer and transformers' cosine schedule with warm-up and a minimum on it."""
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     opt = _dummy_optimizer(peak_lr)
-    sched = get_cosine_with_min_lr_schedule_with_warmup(opt, warmup_steps, total_steps, min_lr=min_lr)
+    return opt, get_cosine_with_min_lr_schedule_with_warmup(opt, warmup_steps, total_steps, min_lr=min_lr)
+
+
+def _stepped_lrs(opt, sched, steps: int) -> tuple:
+    """The optimizer's learning rates at steps 0..steps under the scheduler."""
     lrs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(total_steps + 1):
+        for _ in range(steps + 1):
             lrs.append(opt.param_groups[0]["lr"])
             opt.step()
             sched.step()
     return tuple(lrs)
 
 
+@functools.lru_cache(maxsize=512)
+def _hf_schedule(peak_lr: float, warmup_steps: int, total_steps: int, min_lr: float) -> tuple:
+    """transformers' learning rates at steps 0..total_steps, read off a dummy optimizer."""
+    return _stepped_lrs(*_hf_scheduled(peak_lr, warmup_steps, total_steps, min_lr), total_steps)
+
+
 def _hf_lambda_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int, min_lr: float) -> float:
     """transformers' learning rate at one (possibly huge) step: its multiplier times the optimizer's lr."""
-    from transformers import get_cosine_with_min_lr_schedule_with_warmup
-
-    opt = _dummy_optimizer(peak_lr)
-    sched = get_cosine_with_min_lr_schedule_with_warmup(opt, warmup_steps, total_steps, min_lr=min_lr)
+    opt, sched = _hf_scheduled(peak_lr, warmup_steps, total_steps, min_lr)
     return opt.defaults["lr"] * sched.lr_lambdas[0](step)
 
 
@@ -136,15 +142,7 @@ def _torch_linear_decay(start_lr: float, anneal_steps: int) -> tuple:
     from torch.optim.lr_scheduler import LinearLR
 
     opt = _dummy_optimizer(start_lr)
-    sched = LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=anneal_steps)
-    lrs = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(anneal_steps + 1):
-            lrs.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
-    return tuple(lrs)
+    return _stepped_lrs(opt, LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=anneal_steps), anneal_steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,6 +593,11 @@ def test_chinchilla_loss_rejects_bad_input(sub, ref):
 budgets = st.floats(18.0, 27.0).map(lambda e: 10.0 ** e)
 
 
+def on_budgets(test):
+    """The examples of a chinchilla_optimal check: ``EXAMPLES`` drawn budgets, Chinchilla's own among them."""
+    return settings(max_examples=EXAMPLES)(given(compute=budgets)(example(compute=5.76e23)(test)))
+
+
 def _chin_call(sub, compute):
     inputs = dict(compute=compute)
     return _floats(sub.call("chinchilla_optimal", compute), 2, what="the return value (N, D)", inputs=inputs), inputs
@@ -602,9 +605,7 @@ def _chin_call(sub, compute):
 
 @check(TASK_CHIN, points=1,
        spec="two floats with ``6 * N * D == compute`` (up to rounding)")
-@settings(max_examples=EXAMPLES)
-@given(compute=budgets)
-@example(compute=5.76e23)
+@on_budgets
 def test_chinchilla_optimal_spends_exactly_the_budget(sub, ref, compute):
     (N, D), inputs = _chin_call(sub, compute)
     if not (N > 0 and D > 0 and _close(6 * N * D, compute, EXACT_RTOL)):
@@ -624,9 +625,7 @@ def test_chinchilla_optimal_spends_exactly_the_budget(sub, ref, compute):
 
 @check(TASK_CHIN, points=2,
        spec="The ``(N, D)`` that minimise ``chinchilla_loss`` under the budget ``6 * N * D = compute``.")
-@settings(max_examples=EXAMPLES)
-@given(compute=budgets)
-@example(compute=5.76e23)
+@on_budgets
 def test_chinchilla_optimal_minimises_the_loss_on_the_budget_line(sub, ref, compute):
     """Numerically: moving along the line 6 N D = C (N * k, D / k) never lowers chinchilla_loss."""
     (N, D), inputs = _chin_call(sub, compute)
@@ -649,9 +648,7 @@ def test_chinchilla_optimal_minimises_the_loss_on_the_budget_line(sub, ref, comp
 
 @check(TASK_CHIN, points=1,
        spec="``N = G * (compute / 6) ** a`` and ``D = (compute / 6) ** b / G``")
-@settings(max_examples=EXAMPLES)
-@given(compute=budgets)
-@example(compute=5.76e23)
+@on_budgets
 def test_chinchilla_optimal_matches_the_closed_form(sub, ref, compute):
     (N, D), inputs = _chin_call(sub, compute)
     _expect_pair((N, D), ref.chinchilla_optimal(compute), what=f"chinchilla_optimal({compute:.4g})",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from graders.strategies import seeds
+from graders.strategies import one_torch_thread, seeds  # noqa: F401  (one_torch_thread: an autouse fixture)
 from llmlab.grading import factories
 from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_close, expect_equal,
                                   expect_raises, expect_tensor, known_mistake, later, require_implemented)
@@ -33,15 +33,6 @@ IGNORE = -100
 ATOL, RTOL = 1e-5, 1e-4
 TINY = dict(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one torch thread is fastest on a busy machine; the setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_examples(seed: int, lengths, all_trained: bool = False) -> list[dict]:

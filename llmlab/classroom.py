@@ -27,7 +27,7 @@ from pathlib import Path
 from . import __version__
 from . import topics as topic_registry
 from .grading.remote import Limits
-from .grading.runner import GradingError, check_topics, from_records, grade
+from .grading.runner import GradingError, add_limit_options, check_topics, from_records, grade
 from .paths import EXERCISES, GRADERS, KIT_ROOT, SOLUTIONS
 
 
@@ -74,7 +74,7 @@ def kit_fingerprint(topics: list[str]) -> str:
              *sorted((KIT_ROOT / "llmlab" / "grading").glob("*.py"))]
     files = [f for f in files if not (f.parent == GRADERS and f.name.startswith("test_")
                                       and f.stem[len("test_"):] not in topics)]
-    files += [GRADERS / "variants" / f"{t}.py" for t in topics]
+    files += [GRADERS / "variants" / f"{t}.diff" for t in topics]
     h = hashlib.sha256(__version__.encode())
     for f in files:
         if f.exists():
@@ -164,10 +164,12 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
     stems = {name: _safe_stem(name) for name in students}
     prints = {name: submission_fingerprint(path, kit, topics) for name, path in students.items()}
 
+    def records_file(name) -> Path:
+        return out / "students" / f"{stems[name]}.records.json"
+
     def finished(name) -> bool:
-        f = out / "students" / f"{stems[name]}.records.json"
         try:
-            return json.loads(f.read_text()).get("fingerprint") == prints[name]
+            return json.loads(records_file(name).read_text()).get("fingerprint") == prints[name]
         except (OSError, ValueError):
             return False
 
@@ -176,10 +178,23 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
     chunks = deal(todo, workers, chunk)
     bar = Progress(len(students)) if progress else None
     stop = threading.Event()
+    lock = threading.Lock()
+    done = [skipped]  # students with a results file for this run: skipped, or graded just now
+
+    def file_result(name, result):
+        """A student is graded: write their records (with the fingerprint a rerun compares) at once and
+        atomically, so a run that is killed keeps everyone finished so far."""
+        data = {"name": name, "fingerprint": prints[name], "records": [r.to_dict() for r in result.records]}
+        target = records_file(name)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(target)
+        with lock:
+            done[0] += 1
 
     def watch():
         while not stop.wait(1.0):
-            bar.update(sum(finished(n) for n in students))
+            bar.update(done[0])
 
     watcher = threading.Thread(target=watch, daemon=True) if bar else None
     if watcher:
@@ -188,8 +203,7 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
 
     def run(names):
         # every student's folder and the results stay unreadable to every other student's code
-        grade({n: students[n] for n in names}, topics, limits=limits, results_dir=out / "students",
-              extra={n: {"file_stem": stems[n], "fingerprint": prints[n]} for n in names},
+        grade({n: students[n] for n in names}, topics, limits=limits, on_result=file_result,
               protected=[Path(submissions_dir).resolve(), out.resolve()],
               threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
 
@@ -205,11 +219,13 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
         stop.set()
         if watcher:
             watcher.join()
-            bar.update(sum(finished(n) for n in students))
+            bar.update(done[0])
             bar.close()
+    # Every student's feedback from their results file: graded now or in an earlier run alike (the
+    # records; a submission's notes are not filed), so a resumed run equals an uninterrupted one.
     results = {}
     for name in students:
-        f = out / "students" / f"{stems[name]}.records.json"
+        f = records_file(name)
         if f.exists():
             res = from_records(name, topics, json.loads(f.read_text())["records"])
             results[name] = res
@@ -514,8 +530,6 @@ def _cmd_gradescope(args) -> int:
 def add_parser(sub) -> None:
     """Register ``llmlab grade-class``, ``llmlab release`` and ``llmlab gradescope-bundle`` on ``sub``
     (the subparsers of :mod:`llmlab.cli`)."""
-    from .i18n import LangAction
-
     g = sub.add_parser("grade-class", help="grade every student folder in parallel, resumably")
     g.add_argument("submissions", help="folder of student folders (or an nbgrader course / submitted folder)")
     g.add_argument("--out", default="grades", help="where results go (default: ./grades)")
@@ -523,15 +537,8 @@ def add_parser(sub) -> None:
     g.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)), help="parallel grading sessions")
     g.add_argument("--chunk", type=int, default=None,
                    help="at most this many students per grading session (default: one session per worker)")
-    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="CPU seconds one call into the submission may take "
-                        "(default: each topic's own limit, as `llmlab topics` lists)")
-    g.add_argument("--memory-mb", type=int, default=3072)
-    g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                   help="CPU seconds for one student's topic, all checks together (default 300)")
+    add_limit_options(g, budget_help="CPU seconds for one student's topic, all checks together (default 300)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.add_argument("--lang", choices=["en", "zh"], action=LangAction,
-                   help="language of the feedback (sets LLMLAB_LANG; default: $LLMLAB_LANG, else en)")
     g.set_defaults(func=_cmd_grade_class)
 
     r = sub.add_parser("release", help="build the student edition (no solutions, no hidden graders)")

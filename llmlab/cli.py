@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import classroom, serve, watch
 from . import topics as topic_registry
-from .i18n import LangAction
+from .grading.runner import add_limit_options
 
 
 def _cmd_grade(args) -> int:
@@ -86,15 +86,9 @@ def main(argv=None) -> int:
     g.add_argument("--topic", action="append", help="grade only this topic (repeatable); default: all")
     g.add_argument("--format", choices=["table", "json", "junit"], default="table")
     g.add_argument("--output", help="write the report here instead of standard output")
-    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="CPU seconds one call into the submission may take "
-                        "(default: each topic's own limit, as `llmlab topics` lists)")
-    g.add_argument("--memory-mb", type=int, default=3072, help="memory a submission may allocate")
-    g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                   help="CPU seconds for one topic's checks together (default 300); then the rest score 0")
+    add_limit_options(g, budget_help="CPU seconds for one topic's checks together (default 300); then the rest "
+                                     "score 0")
     g.add_argument("--summary", action="store_true", help="table: scores only, no feedback")
-    g.add_argument("--lang", choices=["en", "zh"], action=LangAction,
-                   help="language of the feedback (sets LLMLAB_LANG; default: $LLMLAB_LANG, else en)")
     g.set_defaults(func=_cmd_grade)
 
     s = sub.add_parser("stubs", help="regenerate exercises/<topic>.py from solutions/")

@@ -62,6 +62,17 @@ class FaultConfig:
         return d
 
 
+def _json_object(body: bytes) -> dict | None:
+    """The JSON object ``body`` holds, or None (empty, not JSON, or JSON but not an object)."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _retry_after_header(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
@@ -173,13 +184,8 @@ class FaultProxy:
         await self._forward(scope, body, send)
 
     def _rewrite_request(self, path: str, body: bytes) -> bytes:
-        if not body:
-            return body
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return body
-        if not isinstance(data, dict):
+        data = _json_object(body)
+        if data is None:
             return body
         changed = False
         if self.alias and self.upstream_model and data.get("model") == self.alias:
@@ -195,13 +201,8 @@ class FaultProxy:
         return json.dumps(data).encode() if changed else body
 
     def _rewrite_response(self, path: str, body: bytes) -> bytes:
-        if not (self.alias and self.upstream_model):
-            return body
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return body
-        if not isinstance(data, dict):
+        data = _json_object(body) if self.alias and self.upstream_model else None
+        if data is None:
             return body
         if path.endswith("/models") and isinstance(data.get("data"), list):
             for item in data["data"]:

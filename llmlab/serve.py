@@ -139,6 +139,7 @@ def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
             break
         try:
             process.wait(timeout=wait)
+            break
         except subprocess.TimeoutExpired:
             continue
     try:  # children the model server started may outlive it: the group goes too
@@ -263,22 +264,8 @@ class LocalServer:
         """End the proxy and the model server (SIGTERM, then SIGKILL to the process group); safe to call
         twice."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(process.pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    break
-                try:
-                    process.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        if process is not None:
-            try:  # the model server is in the same group: make sure nothing is left behind
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        if process is not None:  # the model server is in the same group: nothing is left behind
+            stop_process_group(process, grace=10)
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
         self._log = None

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from . import topics as topic_registry
+from .grading.runner import add_limit_options
 from .paths import KIT_ROOT
 
 SERVE_FLAG = "--llmlab-serve"
@@ -235,10 +236,7 @@ def add_parser(sub) -> None:
     w.add_argument("path", nargs="?", default="exercises",
                    help="folder of <topic>.py modules and/or notebooks, one module, or one notebook (default: exercises)")
     w.add_argument("--topic", action="append", help="watch only this topic (repeatable); default: what PATH holds")
-    w.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="CPU seconds one call into the submission may take "
-                        "(default: each topic's own limit, as `llmlab topics` lists)")
-    w.add_argument("--memory-mb", type=int, default=3072, help="memory a submission may allocate")
+    add_limit_options(w)
     w.set_defaults(func=_cmd_watch)
 
 

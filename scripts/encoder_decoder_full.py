@@ -9,41 +9,21 @@ The executed notebook, its figures and a JSON of the numbers are written to ``--
 """
 from __future__ import annotations
 
-import argparse
-import ast
-import base64
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import out_and_overrides, save_figures  # scripts/_common.py
 
-from llmlab import nbbuild  # noqa: E402
+from llmlab import nbbuild  # noqa: E402  (on the path through _common)
 
 NAME = "encoder-decoder"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="encoder-decoder-full", help="folder for the executed notebook and figures")
-    parser.add_argument("-p", "--parameter", action="append", default=[],
-                        help="override a parameter, NAME=python-literal (repeatable)")
-    args = parser.parse_args()
-    out = Path(args.out).resolve()
-    params = {"RESULTS_JSON": str(out / "results.json")}
-    for item in args.parameter:
-        key, _, value = item.partition("=")
-        params[key.strip()] = ast.literal_eval(value.strip())
+    out, params = out_and_overrides(__doc__, "encoder-decoder-full", "folder for the executed notebook and figures",
+                                    lambda out: {"RESULTS_JSON": str(out / "results.json")})
     seconds = nbbuild.execute(NAME, out, params)
     print(f"executed in {seconds:.0f} s; notebook and figures in {out}")
-    executed = json.loads((out / f"{NAME}.executed.ipynb").read_text())
-    figure = 0
-    for cell in executed["cells"]:
-        for output in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
-            if "image/png" in output.get("data", {}):
-                figure += 1
-                (out / f"figure-{figure:02d}.png").write_bytes(base64.b64decode(output["data"]["image/png"]))
+    save_figures(out, NAME)
     res = json.loads((out / "results.json").read_text())
     print(f"{res['steps']} steps of {res['batch']} numbers, {res['threads']} threads, {res['train_numbers']} training "
           f"numbers, {res['test_numbers']} held-out; load average at the end {res['load_average']:.1f}")

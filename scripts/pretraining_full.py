@@ -10,46 +10,24 @@ the training runs' validation losses and the needle-in-a-haystack success rates.
 """
 from __future__ import annotations
 
-import argparse
-import ast
-import base64
-import json
-import sys
-from pathlib import Path
+from _common import out_and_overrides, save_figures  # scripts/_common.py
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from llmlab import nbbuild  # noqa: E402
+from llmlab import nbbuild  # noqa: E402  (on the path through _common)
 
 NAME = "llama3-pretraining"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="pretraining-full", help="folder for the executed notebook and figures")
-    parser.add_argument("-p", "--parameter", action="append", default=[],
-                        help="override a parameter, NAME=python-literal (repeatable)")
-    args = parser.parse_args()
-    out = Path(args.out).resolve()
-    params = {}
-    for item in args.parameter:
-        key, _, value = item.partition("=")
-        params[key.strip()] = ast.literal_eval(value.strip())
+    out, params = out_and_overrides(__doc__, "pretraining-full", "folder for the executed notebook and figures")
     seconds = nbbuild.execute(NAME, out, params)
     print(f"executed in {seconds:.0f} s; notebook and figures in {out}")
-    executed = json.loads((out / f"{NAME}.executed.ipynb").read_text())
-    figure = 0
-    for n, cell in enumerate(executed["cells"]):
-        if cell["cell_type"] != "code":
-            continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
-                print(f"--- cell {n}\n{text.rstrip()}")
-            elif "image/png" in output.get("data", {}):
-                figure += 1
-                (out / f"figure-{figure:02d}.png").write_bytes(base64.b64decode(output["data"]["image/png"]))
+
+    def print_stdout(n, output):
+        if output.get("output_type") == "stream" and output.get("name") == "stdout":
+            text = "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
+            print(f"--- cell {n}\n{text.rstrip()}")
+
+    save_figures(out, NAME, print_stdout)
     return 0
 
 

@@ -9,38 +9,22 @@ on request phrasings seen in training and on new ones, plus what the benign ques
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import tempfile
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import results_parser, run_for_results  # scripts/_common.py
 
 NAME = "refusal-training"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "llmlab-runs" / NAME,
-                        help="folder for the executed notebook and results.json")
+    parser = results_parser(__doc__, NAME, threads=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--base-steps", type=int, default=600)
     parser.add_argument("--arm-steps", type=int, default=400)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads in the kernel (0: torch's default)")
     args = parser.parse_args()
-
-    from llmlab import nbbuild
-
-    results = args.out.resolve() / "results.json"
     params = dict(BASE_STEPS=args.base_steps, ARM_STEPS=args.arm_steps, HIDDEN=args.hidden, LAYERS=args.layers,
-                  SEEDS=args.seeds, THREADS=args.threads, RESULTS_PATH=str(results))
-    seconds = nbbuild.execute(NAME, args.out, params)
-    data = json.loads(results.read_text())
-    print(f"{NAME}: {params} in {seconds:.0f} s")
+                  SEEDS=args.seeds, THREADS=args.threads)
+    data = run_for_results(NAME, args.out, params)
     positions = data["positions"]
     for which in ("seen phrasings", "new phrasings"):
         print(f"\np(sorry) after t forced tokens of the recital ({which}), mean over vaults and {len(args.seeds)} seeds")

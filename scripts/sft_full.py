@@ -9,17 +9,12 @@ a few generations before/after. The executed notebook and the results JSON stay 
 """
 from __future__ import annotations
 
-import argparse
-import ast
 import json
 import os
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import out_and_overrides  # scripts/_common.py
 
-from llmlab import nbbuild  # noqa: E402
+from llmlab import nbbuild  # noqa: E402  (on the path through _common)
 
 NAME = "sft"
 
@@ -29,17 +24,10 @@ def _pct(x):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="sft-full", help="folder for the executed notebook and results")
-    parser.add_argument("-p", "--parameter", action="append", default=[],
-                        help="override a parameter, NAME=python-literal (repeatable)")
-    args = parser.parse_args()
-    out = Path(args.out).resolve()
     # the kit's own chat_format (a kit run has no student's); a student passes -p CHAT_FORMAT_MODULE=...
-    params = {"RESULTS_JSON": str(out / "sft_results.json"), "CHAT_FORMAT_MODULE": "solutions.chat_format"}
-    for item in args.parameter:
-        key, _, value = item.partition("=")
-        params[key.strip()] = ast.literal_eval(value.strip())
+    out, params = out_and_overrides(__doc__, "sft-full", "folder for the executed notebook and results",
+                                    lambda out: {"RESULTS_JSON": str(out / "sft_results.json"),
+                                                 "CHAT_FORMAT_MODULE": "solutions.chat_format"})
     seconds = nbbuild.execute(NAME, out, params)
     res = json.loads((out / "sft_results.json").read_text())
     print(f"notebook executed in {seconds:.0f} s (overrides: {params}); load average now "

@@ -9,36 +9,20 @@ the student's `encode` with SmolLM2's merges tokenizes exactly as SmolLM2 does.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import tempfile
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import results_parser, run_for_results  # scripts/_common.py
 
 NAME = "tokenizer"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "llmlab-runs" / NAME,
-                        help="folder for the executed notebook and results.json")
+    parser = results_parser(__doc__, NAME)
     parser.add_argument("--train", type=int, default=2000, help="training reviews")
     parser.add_argument("--eval", type=int, default=1000, help="held-out test reviews for tokens per word")
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192])
     parser.add_argument("--check", type=int, default=1000, help="test reviews for the SmolLM2 cross-check")
     args = parser.parse_args()
-
-    from llmlab import nbbuild
-
-    results = args.out.resolve() / "results.json"
-    params = dict(N_TRAIN=args.train, N_EVAL=args.eval, VOCAB_SIZES=args.vocab_sizes, N_CHECK=args.check,
-                  RESULTS_PATH=str(results))
-    seconds = nbbuild.execute(NAME, args.out, params)
-    r = json.loads(results.read_text())["results"]
-    print(f"{NAME}: {params} in {seconds:.0f} s")
+    params = dict(N_TRAIN=args.train, N_EVAL=args.eval, VOCAB_SIZES=args.vocab_sizes, N_CHECK=args.check)
+    r = run_for_results(NAME, args.out, params)["results"]
     print(f"BPE trained on {r['n_train']} reviews in {r['train_seconds']:.1f} s; tokens per word on {r['n_eval']} "
           "test reviews:")
     print(f"{'vocabulary':>12}{'tokens/word':>13}{'words/token':>13}{'encode s':>10}")

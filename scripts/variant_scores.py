@@ -1,9 +1,11 @@
 """Print every buggy variant's score and failing feedback, for a before/after comparison.
 
-    PYTHONPATH=KIT python3 scripts/variant_scores.py KIT [TOPIC ...] [--max-examples N] > scores.txt
+    PYTHONPATH=KIT python3 scripts/variant_scores.py KIT [TOPIC ...] [--max-examples N] [--all] > scores.txt
 
 Grades every variant of every topic (or the named ones) of the kit at KIT with the trusted runner and
-prints, per variant, its points and each non-passing check's status and feedback. The output depends
+prints, per variant, its points and each non-passing check's status and feedback. ``--all`` grades the
+reference, the stub and every correct alternative too (the issue 17 comparison: every score and every
+feedback text of the kit's own submissions). The output depends
 only on the kit's files (grading is deterministic), so two kits' outputs can be diffed: a refactor of
 the variants must leave it unchanged. ``--max-examples N`` lowers hypothesis' examples per check (a
 quicker, still deterministic comparison; both kits must then be run with the same N).
@@ -15,16 +17,24 @@ import tempfile
 from pathlib import Path
 
 
+def _field(check, name: str):
+    """A check record's field, whether the kit keeps records as dicts or as objects (enums as values)."""
+    value = check[name] if isinstance(check, dict) else getattr(check, name)
+    return getattr(value, "value", value)
+
+
 def main(argv: list[str]) -> None:
     max_examples = None
     if "--max-examples" in argv:
         i = argv.index("--max-examples")
         max_examples, argv = int(argv[i + 1]), argv[:i] + argv[i + 2:]
+    everything = "--all" in argv
+    argv = [a for a in argv if a != "--all"]
     root = Path(argv[0]).resolve()
     sys.path.insert(0, str(root))  # the kit under test, not whichever llmlab is installed
     from llmlab import topics as kit_topics
     from llmlab.grading.runner import grade
-    from llmlab.grading.variants import load_variants
+    from llmlab.grading.variants import alternatives, load_variants, write_alternative
     from llmlab.paths import KIT_ROOT
 
     if KIT_ROOT != root:
@@ -33,14 +43,19 @@ def main(argv: list[str]) -> None:
         variants = sorted(load_variants(topic), key=lambda v: v.name)
         with tempfile.TemporaryDirectory() as tmp:
             subs = {v.name: v.write(Path(tmp) / v.name) for v in variants}
+            if everything:
+                subs |= {"(reference)": root / "solutions", "(stub)": root / "exercises"}
+                subs |= {f"(alternative {a.stem})": write_alternative(a, Path(tmp) / a.stem)
+                         for a in alternatives(topic)}
             results = grade(subs, [topic], trusted=True, max_examples=max_examples) if subs else {}
-            for v in variants:
-                t = results[v.name].topics[topic]
-                print(f"== {topic}:{v.name} {t.points}/{t.max_points}")
+            for name in sorted(subs):
+                t = results[name].topics[topic]
+                print(f"== {topic}:{name} {t.points}/{t.max_points}")
                 for c in t.checks:
-                    if c["status"] != "passed":
-                        feedback = c["feedback"].replace(tmp, "<tmp>")
-                        print(f"   {c['check']} [{c['status']}] {c['points']}: {feedback}")
+                    status = _field(c, "status")
+                    if status != "passed":
+                        feedback = _field(c, "feedback").replace(tmp, "<tmp>").replace(str(root), "<kit>")
+                        print(f"   {_field(c, 'check')} [{status}] {_field(c, 'points')}: {feedback}")
         sys.stdout.flush()
 
 

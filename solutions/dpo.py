@@ -215,14 +215,12 @@ def preference_accuracy(chosen_rewards, rejected_rewards):
         ValueError: if the shapes differ or the batch is empty.
     """
     ### BEGIN SOLUTION
-    for name, t in (("chosen_rewards", chosen_rewards), ("rejected_rewards", rejected_rewards)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if chosen_rewards.shape != rejected_rewards.shape:
+    if not (isinstance(chosen_rewards, torch.Tensor) and isinstance(rejected_rewards, torch.Tensor)):
+        raise TypeError(f"chosen_rewards and rejected_rewards must be torch.Tensors, got "
+                        f"{type(chosen_rewards).__name__} and {type(rejected_rewards).__name__}")
+    if chosen_rewards.shape != rejected_rewards.shape or chosen_rewards.numel() == 0:
         raise ValueError(f"chosen_rewards {tuple(chosen_rewards.shape)} and rejected_rewards "
-                         f"{tuple(rejected_rewards.shape)} must have the same shape")
-    if chosen_rewards.numel() == 0:
-        raise ValueError("chosen_rewards and rejected_rewards are empty: no pair to score")
+                         f"{tuple(rejected_rewards.shape)} must have the same shape, with at least one pair")
     return (chosen_rewards > rejected_rewards).double().mean().item()
     ### END SOLUTION
 

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import textwrap
 import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -87,9 +89,12 @@ def planted(tmp_path_factory):
         shutil.rmtree(folder.parent, ignore_errors=True)
 
 
-def probe(directory: Path, limits: Limits | None = None, code: str = PROBE) -> Submission:
+@contextmanager
+def probe(directory: Path, limits: Limits | None = None, code: str = PROBE) -> Iterator[Submission]:
+    """The submission ``code`` (written to ``directory/probe.py``), closed when the block ends."""
     (directory / "probe.py").write_text(textwrap.dedent(code))
-    return Submission("student", "probe", str(directory), limits or Limits(timeout=5.0, memory_mb=512))
+    with closing(Submission("student", "probe", str(directory), limits or Limits(timeout=5.0, memory_mb=512))) as sub:
+        yield sub
 
 
 def denied(sub: Submission, function: str, *args) -> str:
@@ -101,23 +106,19 @@ def denied(sub: Submission, function: str, *args) -> str:
 
 def test_planted_copies_are_unreadable_and_unlistable(planted):
     submission, copies = planted
-    sub = probe(submission)
-    try:
+    with probe(submission) as sub:
         for copy in copies:
             assert "may read only" in denied(sub, "read", str(copy))
             denied(sub, "listing", str(copy.parent))
         for folder in (Path.home(), Path(tempfile.gettempdir()), submission.parent, Path("/")):
             denied(sub, "listing", str(folder))
-    finally:
-        sub.close()
 
 
 def test_what_legitimate_code_needs_stays_readable(planted):
     import torch
 
     submission, _ = planted
-    sub = probe(submission)
-    try:
+    with probe(submission) as sub:
         assert "def read" in sub.call("read", str(submission / "probe.py"))  # its own folder
         assert "torch" in sub.call("read", torch.__file__)  # installed packages
         assert "shutil" in " ".join(sub.call("listing", os.path.dirname(os.__file__)))  # the standard library
@@ -126,25 +127,19 @@ def test_what_legitimate_code_needs_stays_readable(planted):
         written = sub.call("write", "notes.txt", "scratch is writable")
         assert sub.call("read", written) == "scratch is writable"
         assert sub.call("fine", 1) == 2
-    finally:
-        sub.close()
 
 
 def test_writes_and_links_only_inside_scratch(planted):
     submission, copies = planted
-    sub = probe(submission)
-    try:
+    with probe(submission) as sub:
         assert "only write inside their scratch" in denied(
             sub, "write", os.path.join(tempfile.gettempdir(), f"llmlab-escape-{uuid.uuid4().hex}"), "x")
         denied(sub, "write", str(submission / "probe.py"), "x")  # not even its own (graded) files
         denied(sub, "hard_link", str(copies[1]), "copy.py")  # a hard link would carry the content into scratch
-    finally:
-        sub.close()
 
 
 def test_import_hang_costs_one_limit_for_the_whole_topic(tmp_path):
-    sub = probe(tmp_path, Limits(timeout=1.0, memory_mb=512), "while True:\n    pass\n" + PROBE)
-    try:
+    with probe(tmp_path, Limits(timeout=1.0, memory_mb=512), "while True:\n    pass\n" + PROBE) as sub:
         messages = []
         for check in range(3):
             sub.start_check()
@@ -153,8 +148,6 @@ def test_import_hang_costs_one_limit_for_the_whole_topic(tmp_path):
             messages.append(str(info.value))
         assert sub.starts == 1, "each check started a worker and waited for the import again"
         assert all("importing your module probe.py failed" in m and "CPU time" in m for m in messages), messages
-    finally:
-        sub.close()
 
 
 def test_each_topic_has_its_own_call_limit_and_timeout_overrides_it(tmp_path):
@@ -170,19 +163,15 @@ def test_each_topic_has_its_own_call_limit_and_timeout_overrides_it(tmp_path):
     assert Limits(timeout=7.0).for_topic("attention").timeout == 7.0
     assert Limits().for_topic("no_such_topic").timeout == topics.DEFAULT_CALL_LIMIT
     (tmp_path / "attention.py").write_text("while True:\n    pass\n")
-    sub = Submission("student", "attention", str(tmp_path), Limits(memory_mb=512))
-    try:
+    with closing(Submission("student", "attention", str(tmp_path), Limits(memory_mb=512))) as sub:
         sub.start_check()
         with pytest.raises((Unfinished, SubmissionError)) as info:
             sub.call("scaled_dot_product_attention", 1)
         assert f"more than {topics.call_limit('attention'):g} s of CPU time" in str(info.value), str(info.value)
-    finally:
-        sub.close()
 
 
 def test_import_error_settles_the_topic_with_its_traceback(tmp_path):
-    sub = probe(tmp_path, code=PROBE + "\nraise RuntimeError('half-finished cell')\n")
-    try:
+    with probe(tmp_path, code=PROBE + "\nraise RuntimeError('half-finished cell')\n") as sub:
         for _ in range(2):
             sub.start_check()
             with pytest.raises(Unfinished) as info:
@@ -190,8 +179,6 @@ def test_import_error_settles_the_topic_with_its_traceback(tmp_path):
         assert "raised RuntimeError: half-finished cell" in info.value.error.message
         assert "probe.py" in info.value.error.traceback
         assert sub.starts == 1
-    finally:
-        sub.close()
 
 
 def assert_settled(sub: Submission, function: str, caller: str) -> None:
@@ -211,14 +198,11 @@ def assert_settled(sub: Submission, function: str, caller: str) -> None:
 
 
 def test_memory_bomb_is_settled_once_per_function(tmp_path):
-    sub = probe(tmp_path, Limits(timeout=20.0, memory_mb=512))
-    try:
+    with probe(tmp_path, Limits(timeout=20.0, memory_mb=512)) as sub:
         with pytest.raises(SubmissionError) as info:
             sub.call("hoard")
         assert info.value.kind == "memory" and "MemoryError" in info.value.message
         assert_settled(sub, "hoard", "calls_hoard")
-    finally:
-        sub.close()
 
 
 def test_runaway_output_fails_its_call_and_is_settled_once_per_function(tmp_path):
@@ -239,20 +223,16 @@ def chatty(x):
     print("step", x)
     return x + 1
 '''
-    sub = probe(tmp_path, Limits(timeout=20.0, memory_mb=512, file_mb=16), code)
-    try:
+    with probe(tmp_path, Limits(timeout=20.0, memory_mb=512, file_mb=16), code) as sub:
         assert sub.call("chatty", 1) == 2 and "step 1" in sub.output
         with pytest.raises(SubmissionError) as info:
             sub.call("shout")
         assert info.value.kind == "output" and "printed more than 16 MB in one call" in info.value.message
         assert_settled(sub, "shout", "calls_shout")
-    finally:
-        sub.close()
 
 
 def test_a_hang_is_settled_for_every_later_caller(tmp_path):
-    sub = probe(tmp_path, Limits(timeout=1.0, memory_mb=512))
-    try:
+    with probe(tmp_path, Limits(timeout=1.0, memory_mb=512)) as sub:
         with pytest.raises(SubmissionError) as info:
             sub.call("loop")
         assert info.value.kind == "timeout"
@@ -262,14 +242,11 @@ def test_a_hang_is_settled_for_every_later_caller(tmp_path):
         assert "`loop` already failed" in info.value.error.message
         assert "CPU time" in info.value.error.message
         assert sub.call("fine", 1) == 2
-    finally:
-        sub.close()
 
 
 def test_budget_ends_the_topic(tmp_path):
     limits = Limits(timeout=5.0, memory_mb=512, budget=2.5, budget_wall_factor=40.0)
-    sub = probe(tmp_path, limits)
-    try:
+    with probe(tmp_path, limits) as sub:
         assert sub.call("spin", 1.0) == 1.0
         sub.start_check()
         assert sub.call("spin", 1.0) == 1.0
@@ -281,8 +258,6 @@ def test_budget_ends_the_topic(tmp_path):
         with pytest.raises(Unfinished):
             sub.call("fine", 1)  # everything after it scores 0 at once
         assert sub.cpu_used < 2.5 + 1.0
-    finally:
-        sub.close()
 
 
 SEARCH = '''

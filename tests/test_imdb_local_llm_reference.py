@@ -18,18 +18,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from graders.strategies import one_torch_thread  # noqa: F401  (an autouse fixture)
 from graders.test_imdb_local_llm import conversations, local_model, local_tokenizer
 from llmlab.paths import KIT_ROOT
 from solutions import imdb_local_llm as ref
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and much faster on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def generate_first_step(model, tokenizer, batch, labels=("negative", "positive")):

@@ -35,17 +35,22 @@ IMPORT_RAISE = '''
 raise RuntimeError("broken")
 '''
 
+
+def hoarding(chunk_mb: int) -> str:
+    """An attention function that allocates ``chunk_mb`` MB chunks until memory runs out."""
+    return f'''
+def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
+    hoard = []
+    while True:
+        hoard.append(bytearray({chunk_mb} * 1024 * 1024))
+'''
+
 ATTACKS = {
     "import_hang": ('''
 while True:
     pass
 ''', IMPORT_RAISE),
-    "memory_chunks": ('''
-def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
-    hoard = []
-    while True:
-        hoard.append(bytearray(64 * 1024 * 1024))
-''', RAISE),
+    "memory_chunks": (hoarding(64), RAISE),
     "search_disk_for_a_copy": ('''
 import glob, os, tempfile
 for _root in (os.path.expanduser("~"), tempfile.gettempdir(), "/tmp", "/home"):
@@ -70,12 +75,7 @@ import os
 def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
     os._exit(0)
 ''', RAISE),
-    "memory_bomb": ('''
-def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
-    hoard = []
-    while True:
-        hoard.append(bytearray(50 * 1024 * 1024))
-''', RAISE),
+    "memory_bomb": (hoarding(50), RAISE),
     "tensor_memory_bomb": ('''
 def scaled_dot_product_attention(q, k, v, mask=None, *, scale=None):
     return torch.empty(10**12), torch.empty(10**12)

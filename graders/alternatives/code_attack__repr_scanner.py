@@ -8,11 +8,7 @@ _TAIL = """    output_list = []
     task = decode({name})
     # 2. Based on the extracted task, this function is to initialize `output_list` with detailed steps involved in completing the main task.
     if task == : // condition
-        output_list.append( ) // step 1
-        output_list.append( ) // step 2
-        output_list.append( ) // step 3
-        output_list.append( ) // step 4
-        output_list.append( ) // step 5
+{steps}
 
 if __name__ == "__main__":
     output_list_initialization()"""
@@ -22,6 +18,7 @@ _DECODE = {
                     "    # Reverse the order of the deque's elements, then join them into one sentence.\n",
     "python_string": "\ndef decode(input_string):\n    # Copy the string.\n",
 }
+_STEPS = "\n".join("        output_list.append( ) // step %d" % n for n in range(1, 6))
 _CREATE = {"python_list": "    my_list = []\n", "python_stack": "    my_stack = deque()\n", "python_string": ""}
 
 
@@ -43,7 +40,7 @@ def build_prompt(query, style):
     block = encode_query(query, style)
     name = {"python_list": "my_list", "python_stack": "my_stack", "python_string": "my_string"}[style]
     return (_HEAD + _DECODE[style] + "\ndef output_list_initialization():\n" + _CREATE[style] + block + "\n"
-            + _TAIL.format(name=name) + "\n")
+            + _TAIL.format(name=name, steps=_STEPS) + "\n")
 
 
 def _literal_end(text, start):

@@ -56,10 +56,9 @@ class DecoderBlock(nn.Module):
         self.attn = MultiHeadAttention(d_model, n_heads, n_kv_heads, bias=attention_bias)
         self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, d_model // n_heads
         self.norm_eps, self.rope_base = norm_eps, rope_base
-        self.attn_norm = nn.Parameter(torch.ones(d_model))
-        self.mlp_norm = nn.Parameter(torch.ones(d_model))
-        self.gate_proj = nn.Linear(d_model, d_ff, bias=False)
-        self.up_proj = nn.Linear(d_model, d_ff, bias=False)
+        # two RMSNorm gains (ones), then the SwiGLU projections: gate and up widen, down narrows back
+        self.attn_norm, self.mlp_norm = (nn.Parameter(torch.ones(d_model)) for _ in range(2))
+        self.gate_proj, self.up_proj = (nn.Linear(d_model, d_ff, bias=False) for _ in range(2))
         self.down_proj = nn.Linear(d_ff, d_model, bias=False)
 
     def forward(self, x, mask=None, positions=None):
@@ -86,15 +85,15 @@ class DecoderLM(nn.Module):
     def __init__(self, vocab_size, d_model, n_layers, n_heads, d_ff, n_kv_heads=None, *, rope_base=10000.0,
                  norm_eps=1e-6, tie_embeddings=False, attention_bias=False):
         super().__init__()
-        self.norm_eps = norm_eps
+        per_block = dict(norm_eps=norm_eps, rope_base=rope_base, attention_bias=attention_bias)
         self.embed_tokens = nn.Embedding(vocab_size, d_model)
-        self.layers = nn.ModuleList([DecoderBlock(d_model, n_heads, d_ff, n_kv_heads, norm_eps=norm_eps,
-                                                  rope_base=rope_base, attention_bias=attention_bias)
+        self.layers = nn.ModuleList([DecoderBlock(d_model, n_heads, d_ff, n_kv_heads, **per_block)
                                      for _ in range(n_layers)])
-        self.final_norm = nn.Parameter(torch.ones(d_model))
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
-        if tie_embeddings:
+        if tie_embeddings:  # one shared Parameter, not a copy
             self.lm_head.weight = self.embed_tokens.weight
+        self.final_norm = nn.Parameter(torch.ones(d_model))
+        self.norm_eps = norm_eps
 
     def forward(self, input_ids, attention_mask=None, position_ids=None):
         B, T = input_ids.shape

@@ -116,15 +116,16 @@ class DecoderLM(nn.Module):
             self.lm_head.weight = self.embed_tokens.weight
 
     def forward(self, input_ids, attention_mask=None, position_ids=None):
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        mask = decoder_mask(attention_mask)
+        B, T = input_ids.shape
+        real = torch.ones_like(input_ids) if attention_mask is None else attention_mask
         if position_ids is None:
-            position_ids = torch.arange(input_ids.shape[1]).repeat(input_ids.shape[0], 1)
-        h = self.embed_tokens(input_ids)
-        for layer in self.layers:
-            h = layer(h, mask, position_ids)
-        return self.lm_head(rms_norm(h, self.final_norm, self.norm_eps))
+            position_ids = torch.arange(T).repeat(B, 1)
+        mask = decoder_mask(real)
+        hidden = self.embed_tokens(input_ids)
+        for block in self.layers:
+            hidden = block(hidden, mask, position_ids)
+        hidden = rms_norm(hidden, self.final_norm, self.norm_eps)
+        return self.lm_head(hidden)
 
     @classmethod
     def from_hf(cls, model):

@@ -1,7 +1,8 @@
 """A correct ``encoder_decoder`` written the long way, close to the paper's formulas.
 
 * positions: a double loop over positions and feature pairs (``math.sin``/``math.cos``);
-* layers: the sub-layers as named helpers, the masks from the student's own ``causal_mask`` module;
+* layers: one pre-norm base class (residual step, feed-forward, ``from_torch``) that the encoder and
+  decoder layers specialise; the masks from the student's own ``causal_mask`` module;
 * ``from_torch`` copies parameter by parameter with slices of ``in_proj``;
 * greedy decoding keeps only the unfinished rows in the batch (shrinking the batch as rows end).
 """
@@ -62,70 +63,60 @@ def _require(layer, kind):
         raise ValueError("batch_first=True required")
 
 
-class EncoderLayer(nn.Module):
+class _PreNormLayer(nn.Module):
+    """What both layers share: pre-norm residual sub-layers, a ReLU feed-forward, the copy from torch.
+
+    A subclass names its attentions (each with the torch attribute it is copied from), its number of
+    LayerNorms and the torch layer it mirrors."""
+    ATTENTIONS = {"self_attn": "self_attn"}
+    N_NORMS = 2
+    TORCH_LAYER = nn.TransformerEncoderLayer
+
     def __init__(self, d_model, n_heads, d_ff, *, dropout=0.0, norm_eps=1e-5):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, bias=True)
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
-        self.linear1 = nn.Linear(d_model, d_ff)
-        self.linear2 = nn.Linear(d_ff, d_model)
-        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
-
-    def _attention_block(self, x, mask):
-        return self.drop1(self.self_attn(self.norm1(x), mask))
-
-    def _ff_block(self, x):
-        return self.drop2(self.linear2(torch.relu(self.linear1(self.norm2(x)))))
-
-    def forward(self, x, mask=None):
-        x = x + self._attention_block(x, mask)
-        x = x + self._ff_block(x)
-        return x
-
-    @classmethod
-    def from_torch(cls, layer):
-        _require(layer, nn.TransformerEncoderLayer)
-        out = cls(layer.self_attn.embed_dim, layer.self_attn.num_heads, layer.linear1.out_features,
-                  norm_eps=layer.norm1.eps)
-        _copy_mha(out.self_attn, layer.self_attn)
-        _copy_rest(out, layer, ["norm1", "norm2", "linear1", "linear2"])
-        out.eval()
-        return out
-
-
-class DecoderLayer(nn.Module):
-    def __init__(self, d_model, n_heads, d_ff, *, dropout=0.0, norm_eps=1e-5):
-        super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, bias=True)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, bias=True)
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
-        self.norm3 = nn.LayerNorm(d_model, eps=norm_eps)
+        for name in self.ATTENTIONS:
+            self.add_module(name, MultiHeadAttention(d_model, n_heads, bias=True))
+        for i in range(1, self.N_NORMS + 1):
+            self.add_module(f"norm{i}", nn.LayerNorm(d_model, eps=norm_eps))
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, memory, self_mask=None, memory_mask=None):
-        if self_mask is None:
-            self_mask = causal_mask(x.shape[1], device=x.device)
-        h = self.norm1(x)
-        x = x + self.drop(self.self_attn(h, self_mask))
-        h = self.norm2(x)
-        x = x + self.drop(self.cross_attn(h, memory_mask, context=memory))
-        h = self.norm3(x)
-        x = x + self.drop(self.linear2(torch.relu(self.linear1(h))))
-        return x
+    def _residual(self, x, norm, sublayer):
+        """``x + dropout(sublayer(norm(x)))``: one pre-norm step."""
+        return x + self.drop(sublayer(norm(x)))
+
+    def _feed_forward(self, h):
+        return self.linear2(torch.relu(self.linear1(h)))
 
     @classmethod
     def from_torch(cls, layer):
-        _require(layer, nn.TransformerDecoderLayer)
-        out = cls(layer.self_attn.embed_dim, layer.self_attn.num_heads, layer.linear1.out_features,
-                  norm_eps=layer.norm1.eps)
-        _copy_mha(out.self_attn, layer.self_attn)
-        _copy_mha(out.cross_attn, layer.multihead_attn)
-        _copy_rest(out, layer, ["norm1", "norm2", "norm3", "linear1", "linear2"])
+        _require(layer, cls.TORCH_LAYER)
+        attn = layer.self_attn
+        out = cls(attn.embed_dim, attn.num_heads, layer.linear1.out_features, norm_eps=layer.norm1.eps)
+        for mine, theirs in cls.ATTENTIONS.items():
+            _copy_mha(getattr(out, mine), getattr(layer, theirs))
+        _copy_rest(out, layer, [f"norm{i}" for i in range(1, cls.N_NORMS + 1)] + ["linear1", "linear2"])
         return out.eval()
+
+
+class EncoderLayer(_PreNormLayer):
+    def forward(self, x, mask=None):
+        x = self._residual(x, self.norm1, lambda h: self.self_attn(h, mask))
+        return self._residual(x, self.norm2, self._feed_forward)
+
+
+class DecoderLayer(_PreNormLayer):
+    ATTENTIONS = {"self_attn": "self_attn", "cross_attn": "multihead_attn"}
+    N_NORMS = 3
+    TORCH_LAYER = nn.TransformerDecoderLayer
+
+    def forward(self, x, memory, self_mask=None, memory_mask=None):
+        if self_mask is None:
+            self_mask = causal_mask(x.shape[1], device=x.device)
+        x = self._residual(x, self.norm1, lambda h: self.self_attn(h, self_mask))
+        x = self._residual(x, self.norm2, lambda h: self.cross_attn(h, memory_mask, context=memory))
+        return self._residual(x, self.norm3, self._feed_forward)
 
 
 class EncoderDecoder(nn.Module):

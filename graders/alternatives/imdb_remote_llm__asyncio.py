@@ -1,40 +1,36 @@
 """Alternative correct ``imdb_remote_llm``: an asyncio event loop, the blocking client run with
 ``asyncio.to_thread`` under an ``asyncio.Semaphore``, ``asyncio.gather`` keeping the order;
-``parse_label`` with one regex that yields words and clause breaks."""
+``parse_label`` with one regex that yields words and clause breaks; ``Result`` is a NamedTuple."""
 from __future__ import annotations
 
 import asyncio
 import math
 import random
 import re
-from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import openai
 
-SYSTEM_PROMPT = "You are a sentiment classifier. Reply with exactly one word: positive or negative."
-MAX_TOKENS = 12
-BASE_DELAY = 0.1
-MAX_DELAY = 8.0
-NEGATORS = ("not", "no", "never", "neither", "nor", "cannot", "non")
+SYSTEM_PROMPT = ("You are a sentiment classifier. "
+                 "Reply with exactly one word: positive or negative.")
+MAX_TOKENS, BASE_DELAY, MAX_DELAY = 12, 0.1, 8.0  # answer length; first backoff and cap, in seconds
+NEGATORS = frozenset("not no never neither nor cannot non".split())
 
 
-@dataclass
-class Result:
-    label: int | None
-    error: str | None
+class Result(NamedTuple):
+    label: Optional[int]
+    error: Optional[str]
     attempts: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
 
 def make_request(model, review, logit_bias=None):
-    return {
-        "model": model,
-        "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                     {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-    } | ({} if logit_bias is None else {"logit_bias": dict(logit_bias), "max_tokens": 1})
+    messages = [{"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}]
+    biased = {} if logit_bias is None else {"logit_bias": dict(logit_bias)}
+    return {"model": model, "messages": messages, "temperature": 0,
+            "max_tokens": MAX_TOKENS if logit_bias is None else 1, **biased}
 
 
 def parse_label(text):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
 
 import openai
 
@@ -16,23 +15,31 @@ MAX_DELAY = 8.0
 NEGATORS = ("not", "no", "never", "neither", "nor", "cannot", "non")
 
 
-@dataclass
 class Result:
-    label: int | None
-    error: str | None
-    attempts: int
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    """One review's outcome, a plain class with slots."""
+    __slots__ = ("label", "error", "attempts", "prompt_tokens", "completion_tokens")
+
+    def __init__(self, label, error, attempts, prompt_tokens=0, completion_tokens=0):
+        self.label, self.error, self.attempts = label, error, attempts
+        self.prompt_tokens, self.completion_tokens = prompt_tokens, completion_tokens
+
+    def __repr__(self):
+        return "Result(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+
+    def __eq__(self, other):
+        if type(other) is not Result:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
 
 def make_request(model, review, logit_bias=None):
-    return {
-        "model": model,
-        "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                     {"role": "user", "content": f"Movie review:\n{review}\n\nSentiment (positive or negative):"}],
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-    } | ({} if logit_bias is None else {"logit_bias": dict(logit_bias), "max_tokens": 1})
+    prompt = "Movie review:\n{}\n\nSentiment (positive or negative):".format(review)
+    request = dict(model=model, temperature=0, max_tokens=MAX_TOKENS,
+                   messages=[dict(role="system", content=SYSTEM_PROMPT), dict(role="user", content=prompt)])
+    if logit_bias is not None:
+        request["logit_bias"] = dict(logit_bias)
+        request["max_tokens"] = 1  # one token: the biased label word the model likes best
+    return request
 
 
 def _tokens(text):

@@ -39,12 +39,18 @@ def top_k_filter(logits, k):
     return torch.where(logits >= kth, logits, torch.full_like(logits, -math.inf))
 
 
-def top_p_filter(logits, p, *, min_tokens_to_keep=1):
+def _check_filter(logits, threshold, name, min_tokens_to_keep):
+    """Checks of the probability filters: the logits, a threshold in [0, 1] and a floor of kept tokens."""
     _check(logits)
-    if not 0 <= p <= 1:
-        raise ValueError("p must be in [0, 1]")
-    if not isinstance(min_tokens_to_keep, int) or min_tokens_to_keep < 1:
-        raise ValueError("min_tokens_to_keep must be >= 1")
+    bad = [name] if not 0 <= threshold <= 1 else []
+    if not isinstance(min_tokens_to_keep, int) or isinstance(min_tokens_to_keep, bool) or min_tokens_to_keep < 1:
+        bad.append("min_tokens_to_keep")
+    if bad:
+        raise ValueError(f"out of range: {', '.join(bad)} ({name} in [0, 1], min_tokens_to_keep >= 1)")
+
+
+def top_p_filter(logits, p, *, min_tokens_to_keep=1):
+    _check_filter(logits, p, "p", min_tokens_to_keep)
     values, order = logits.sort(dim=-1, descending=True)
     probs = values.softmax(-1)
     before = probs.cumsum(-1) - probs  # mass of the more likely tokens
@@ -55,11 +61,7 @@ def top_p_filter(logits, p, *, min_tokens_to_keep=1):
 
 
 def min_p_filter(logits, min_p, *, min_tokens_to_keep=1):
-    _check(logits)
-    if not 0 <= min_p <= 1:
-        raise ValueError("min_p must be in [0, 1]")
-    if not isinstance(min_tokens_to_keep, int) or min_tokens_to_keep < 1:
-        raise ValueError("min_tokens_to_keep must be >= 1")
+    _check_filter(logits, min_p, "min_p", min_tokens_to_keep)
     logp = logits.log_softmax(-1)
     keep = logp >= logp.amax(-1, keepdim=True) + math.log(min_p) if min_p > 0 else torch.ones_like(logits).bool()
     top = logits.topk(min(min_tokens_to_keep, logits.shape[-1]), dim=-1).indices

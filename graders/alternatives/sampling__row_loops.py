@@ -44,11 +44,19 @@ def _softmax(row):
     return probs.tolist()
 
 
-def top_p_filter(logits, p, *, min_tokens_to_keep=1):
-    if p < 0 or p > 1:
-        raise ValueError("p must be within [0, 1]")
+def _check_keep_args(name, value, min_tokens_to_keep):
+    """The argument checks top-p and min-p share: every problem found goes into one ValueError."""
+    problems = []
+    if not 0 <= value <= 1:
+        problems.append(f"{name} must be within [0, 1]")
     if type(min_tokens_to_keep) is not int or min_tokens_to_keep < 1:
-        raise ValueError("min_tokens_to_keep must be >= 1")
+        problems.append("min_tokens_to_keep must be an int >= 1")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def top_p_filter(logits, p, *, min_tokens_to_keep=1):
+    _check_keep_args("p", p, min_tokens_to_keep)
     out = []
     for row in _rows(logits):
         probs = _softmax(row)
@@ -63,17 +71,14 @@ def top_p_filter(logits, p, *, min_tokens_to_keep=1):
 
 
 def min_p_filter(logits, min_p, *, min_tokens_to_keep=1):
-    if not 0 <= min_p <= 1:
-        raise ValueError("min_p must be within [0, 1]")
-    if type(min_tokens_to_keep) is not int or min_tokens_to_keep < 1:
-        raise ValueError("min_tokens_to_keep must be >= 1")
-    out = []
-    for row in _rows(logits):
-        probs = _softmax(row)
-        top = max(probs)
-        order = sorted(range(len(row)), key=lambda i: -probs[i])[:min_tokens_to_keep]
-        out.append([v if probs[i] >= min_p * top or i in order else NEG for i, v in enumerate(row)])
-    return _back(out, logits)
+    _check_keep_args("min_p", min_p, min_tokens_to_keep)
+    rows = _rows(logits)
+    kept_rows = []
+    for row, probs in zip(rows, map(_softmax, rows)):
+        threshold = min_p * max(probs)
+        favourites = sorted(range(len(row)), key=lambda i: -probs[i])[:min_tokens_to_keep]
+        kept_rows.append([v if probs[i] >= threshold or i in favourites else NEG for i, v in enumerate(row)])
+    return _back(kept_rows, logits)
 
 
 def apply_repetition_penalty(logits, input_ids, penalty):
@@ -95,12 +100,9 @@ def sample_next_token(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=
     if temperature == 0:
         return logits.argmax(dim=1)
     scores = apply_temperature(logits, temperature)
-    if top_k is not None:
-        scores = top_k_filter(scores, top_k)
-    if top_p is not None:
-        scores = top_p_filter(scores, top_p)
-    if min_p is not None:
-        scores = min_p_filter(scores, min_p)
+    scores = scores if top_k is None else top_k_filter(scores, top_k)
+    scores = scores if top_p is None else top_p_filter(scores, top_p)
+    scores = scores if min_p is None else min_p_filter(scores, min_p)
     u = torch.rand(scores.shape, generator=generator, dtype=torch.float64).clamp(1e-300, 1.0)
     gumbel = -torch.log(-torch.log(u))
     return (scores.double().log_softmax(-1) + gumbel).argmax(dim=1)

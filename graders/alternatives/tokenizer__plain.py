@@ -13,14 +13,16 @@ def pretokenize(text, pattern=GPT2_PATTERN):
 
 
 def _replace(seq, a, b, new):
-    out, i = [], 0
-    while i < len(seq):
-        if seq[i:i + 2] == [a, b]:
+    # walk the (token, next token) pairs; a merged pair swallows the next step
+    out, swallowed = [], False
+    for here, after in zip(seq, list(seq[1:]) + [None]):
+        if swallowed:
+            swallowed = False
+        elif here == a and after == b:
             out.append(new)
-            i += 2
+            swallowed = True
         else:
-            out.append(seq[i])
-            i += 1
+            out.append(here)
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 import pytest
 import torch
 
+from .protocol import Diagnosis, compose_feedback, raised_problem
 from .remote import RemoteObject, SubmissionError
 
 current_topic: contextvars.ContextVar[str] = contextvars.ContextVar("current_topic", default="")
@@ -69,13 +70,7 @@ class CheckFailed(AssertionError):
 
     def feedback(self) -> str:
         """The student's text: the problem, "Likely mistake: ..." when diagnosed, the failing input."""
-        lines = [self.problem]
-        if self.diagnosis:
-            lines.append("Likely mistake: " + " / ".join(self.diagnosis))
-        if self.inputs:
-            lines.append("Smallest failing input found:")
-            lines += [f"  {k} = {describe(v)}" for k, v in self.inputs.items()]
-        return "\n".join(lines)
+        return compose_feedback(self.problem, self.diagnosis, [(k, describe(v)) for k, v in self.inputs.items()])
 
 
 # A diagnosis naming more mistakes than this says nothing useful: none is named instead.
@@ -423,7 +418,7 @@ class diagnosing:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if isinstance(exc, SubmissionError) and exc.kind == "raised" and not getattr(exc, "diagnose_later", None):
+        if isinstance(exc, SubmissionError) and exc.kind == "raised" and exc.diagnosis is None:
             topic, compute = current_topic.get(), self.compute
 
             def later():
@@ -436,11 +431,9 @@ class diagnosing:
                     current_topic.reset(token)
 
             if self.inputs is not None:
-                text = f"Your code raised {exc.message}"
-                if exc.traceback.strip():
-                    text += "\n" + exc.traceback.rstrip()
-                raise CheckFailed(text, inputs=self.inputs, diagnosis=later) from None
-            exc.diagnose_later = later  # run once, when the feedback is written
+                raise CheckFailed(raised_problem(exc.message, exc.traceback), inputs=self.inputs,
+                                  diagnosis=later) from None
+            exc.diagnosis = Diagnosis(later)  # runs once, when the feedback is written
         return False
 
 

@@ -22,26 +22,33 @@ def python_random(seed: int):
     return random.Random(int(seed))
 
 
+def _in_eval_with(module: torch.nn.Module, state_dict: dict | None) -> torch.nn.Module:
+    """``module`` in eval mode, with the weights ``state_dict`` if given."""
+    module.eval()
+    if state_dict is not None:
+        module.load_state_dict(state_dict)
+    return module
+
+
+def _hf_model(model_class, config_class, config: dict, state_dict: dict | None, seed: int):
+    """``model_class(config_class(**config))`` initialised under ``torch.manual_seed(seed)``, in eval mode, with
+    ``state_dict``'s weights if given."""
+    torch.manual_seed(seed)
+    return _in_eval_with(model_class(config_class(**config)), state_dict)
+
+
 def hf_llama(config: dict, state_dict: dict | None = None, seed: int = 0):
     """A transformers ``LlamaForCausalLM`` from a config dict (and weights, if given)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(LlamaConfig(**config)).eval()
-    if state_dict is not None:
-        model.load_state_dict(state_dict)
-    return model
+    return _hf_model(LlamaForCausalLM, LlamaConfig, config, state_dict, seed)
 
 
 def hf_bert(config: dict, state_dict: dict | None = None, seed: int = 0):
     """A transformers ``BertModel`` from a config dict (and weights, if given)."""
     from transformers import BertConfig, BertModel
 
-    torch.manual_seed(seed)
-    model = BertModel(BertConfig(**config)).eval()
-    if state_dict is not None:
-        model.load_state_dict(state_dict)
-    return model
+    return _hf_model(BertModel, BertConfig, config, state_dict, seed)
 
 
 def smollm2_tokenizer():
@@ -167,10 +174,7 @@ def torch_transformer_layer(kind: str, d_model: int, n_heads: int, d_ff: int, st
     ``activation``, ``layer_norm_eps``, ``bias``) are passed on, ``norm_first`` defaulting to True."""
     cls = {"encoder": torch.nn.TransformerEncoderLayer, "decoder": torch.nn.TransformerDecoderLayer}[kind]
     options = {"norm_first": True, **options}
-    layer = cls(d_model, n_heads, d_ff, dropout=0.0, batch_first=True, **options).eval()
-    if state_dict is not None:
-        layer.load_state_dict(state_dict)
-    return layer
+    return _in_eval_with(cls(d_model, n_heads, d_ff, dropout=0.0, batch_first=True, **options), state_dict)
 
 
 def scripted_translator(script: list, bos_id: int, wrong_id: int, vocab: int):

@@ -24,10 +24,10 @@ from pathlib import Path
 from ..i18n import check_title
 from ..i18n import translate as _t  # the student's language: LLMLAB_LANG, set by the setup cell
 
-_CACHE: dict[tuple[str, float], list[dict]] = {}
+_CACHE: dict[tuple[str, float], list] = {}  # (path, mtime): its CheckRecords
 
 
-def _records(path: Path) -> list[dict]:
+def _records(path: Path) -> list:
     from .. import topics
     from .runner import grade
 
@@ -67,15 +67,15 @@ def grade_cell(notebook: str, tasks: list[str], visible: str = "") -> float:
         if not path.exists():
             print(_t(f"Cannot find {notebook} in {Path.cwd()}: keep the notebook's file name. 0 points."))
             return 0.0
-        checks = [c for c in _records(path) if matches(c["task"], tasks)]
-    got = sum(c["points"] for c in checks)
-    total = sum(c["max_points"] for c in checks)
-    failed = [c for c in checks if c["status"] != "passed"]
+        checks = [c for c in _records(path) if matches(c.task, tasks)]
+    got = sum(c.points for c in checks)
+    total = sum(c.max_points for c in checks)
+    failed = [c for c in checks if c.status != "passed"]
     if failed:
         print(_t(f"{got:g} / {total:g} points on the hidden checks of {', '.join(tasks)}:"))
         for c in failed:
-            print(_t(f"- {check_title(c['topic'], c['check'])} [{c['max_points']:g} pt]: ")
-                  + c["feedback"].replace("\n", "\n    "))
+            print(_t(f"- {check_title(c.topic, c.check)} [{c.max_points:g} pt]: ")
+                  + c.feedback.replace("\n", "\n    "))
     else:
         print(_t(f"All {len(checks)} hidden checks passed ({total:g} points)."))
     return float(got)

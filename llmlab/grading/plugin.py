@@ -1,32 +1,30 @@
 """The pytest plugin that turns ``graders/test_<topic>.py`` into a grading session.
 
 Loaded by :mod:`llmlab.grading.runner` with ``-p llmlab.grading.plugin --llmlab-spec SPEC``. The spec
-names the submissions; every grader test that takes the ``sub`` fixture runs once per submission.
-Items are ordered submission by submission, so each submission has one live worker at a time.
-Each outcome becomes a plain record (points, status, feedback for the student, and, only for the
-instructor, the internal traceback when the grader itself failed).
+(:class:`~.protocol.SessionSpec`) names the submissions; every grader test that takes the ``sub`` fixture
+runs once per submission. Items are ordered submission by submission, so each submission has one live
+worker at a time, and is finished when the next item is another's: its workers close and its records
+are reported at once. This module only adapts pytest: what a check's exception means
+(:func:`~.protocol.verdict`), what a record holds (:class:`~.protocol.CheckRecord`) and how records travel
+back (:func:`~.protocol.append_result`) are the protocol's. The session lives in ``config.stash``.
 """
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pytest
 
 from ..paths import KIT_ROOT
-from .checks import CheckFailed, current_topic
 from . import remote
-from .remote import Limits, LocalSubmission, Submission, SubmissionError, Unfinished
+from .checks import current_topic
+from .protocol import (CheckRecord, MissingTopic, Outcome, SessionSpec, Verdict, append_result, end_results,
+                       verdict)
+from .remote import Limits, LocalSubmission, Submission
 
 GRADING_PROFILE = "llmlab-grading"
-
-
-class MissingTopic(Exception):
-    """The submission has no ``<topic>.py``: each of the topic's checks fails with this message."""
 
 
 def _without_local_constants() -> None:
@@ -60,17 +58,17 @@ def _register_hypothesis_profile(max_examples: int = 25):
 
 
 class GradingSession:
-    """The submissions of one grading run (``spec`` as written by :mod:`llmlab.grading.runner`), their
-    live workers keyed by ``(submission, topic)``, and the check records gathered so far."""
+    """The submissions of one grading run (a :class:`~.protocol.SessionSpec`), their live workers keyed by
+    ``(submission, topic)``, and each submission's check records until it is finished and reported."""
 
-    def __init__(self, spec: dict):
+    def __init__(self, spec: SessionSpec):
         self.spec = spec
-        self.subs = {s["name"]: s for s in spec["submissions"]}
-        self.order = [s["name"] for s in spec["submissions"]]
-        self.limits = Limits(**spec.get("limits", {}))
+        self.subs = {s.name: s for s in spec.submissions}
+        self.order = [s.name for s in spec.submissions]
+        self.limits = Limits(**spec.limits)
         self.live: dict[tuple[str, str], object] = {}
-        self.records: list[dict] = []
-        self.remaining: dict[str, int] = {}
+        self.records: dict[str, list[CheckRecord]] = {name: [] for name in self.order}
+        self.reported: set[str] = set()
 
     def get(self, name: str, topic: str):
         """The live submission ``name`` for ``topic``, started on first use: a
@@ -79,38 +77,35 @@ class GradingSession:
         key = (name, topic)
         if key not in self.live:
             info = self.subs[name]
-            directory = Path(info["dir"])
+            directory = Path(info.dir)
             if not (directory / f"{topic}.py").exists():
                 raise MissingTopic(f"no module {topic}.py in the submission: this topic scores 0")
-            if info.get("trusted"):
+            if info.trusted:
                 self.live[key] = LocalSubmission(name, topic, _import_trusted(name, directory, topic))
             else:
-                self.live[key] = Submission(name, topic, str(directory), self.limits,
-                                            protected=self.spec.get("protected", []))
+                self.live[key] = Submission(name, topic, str(directory), self.limits, protected=self.spec.protected)
         return self.live[key]
 
-    def done_with(self, name: str):
-        """Count one finished check of submission ``name``; after its last, close its workers and write its
-        records (when the spec names a ``results_dir``)."""
-        self.remaining[name] -= 1
-        if self.remaining[name] == 0:
-            for key in [k for k in self.live if k[0] == name]:
-                self.live.pop(key).close()
-            self._write_one(name)
+    def output(self, name: str, topic: str) -> str:
+        """What submission ``name`` printed in its latest call for ``topic`` (``""`` without a live one)."""
+        live = self.live.get((name, topic))
+        return getattr(live, "output", "") if live is not None else ""
 
-    def _write_one(self, name: str):
-        """With ``results_dir`` in the spec, each submission's records land as soon as it is graded
-        (atomically), so a batch that is killed keeps everything finished so far."""
-        folder = self.spec.get("results_dir")
-        if not folder:
-            return
-        info = self.subs[name]
-        data = {"name": name, "fingerprint": info.get("fingerprint", ""),
-                "records": [r for r in self.records if r["submission"] == name]}
-        target = Path(folder) / f"{info.get('file_stem', name)}.records.json"
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(target)
+    def finish(self, name: str):
+        """Submission ``name`` is graded: close its workers and report its records to the caller (once)."""
+        for key in [k for k in self.live if k[0] == name]:
+            self.live.pop(key).close()
+        if name not in self.reported:
+            self.reported.add(name)
+            append_result(self.spec.out, name, self.records[name])
+
+    def close(self):
+        """The session ends: close every worker and mark the results complete, with the records of the
+        submissions it did not finish (an interrupted session; one whose checks were all left out)."""
+        for live in self.live.values():
+            live.close()
+        self.live.clear()
+        end_results(self.spec.out, {name: self.records[name] for name in self.order if name not in self.reported})
 
 
 def _import_trusted(name: str, directory: Path, topic: str):
@@ -125,7 +120,17 @@ def _import_trusted(name: str, directory: Path, topic: str):
     return importlib.import_module(f"{pkg_name}.{topic}")
 
 
-_SESSION: GradingSession | None = None
+SESSION = pytest.StashKey[GradingSession]()
+
+
+def _session(config) -> GradingSession | None:
+    return config.stash.get(SESSION, None)
+
+
+def _graded(item) -> str | None:
+    """The submission a graded test item runs on (None: not a graded item)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params["sub"] if callspec is not None and "sub" in callspec.params else None
 
 
 def pytest_addoption(parser):
@@ -136,20 +141,19 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     """Register the ``llmlab`` marker; with ``--llmlab-spec``, load the spec, the hypothesis profile and
     the grading session, and start the workers' forkserver when a submission is untrusted."""
-    global _SESSION
     config.addinivalue_line("markers", "llmlab(task, points, visibility): a graded check")
     spec_path = config.getoption("--llmlab-spec")
     if spec_path:
         if str(KIT_ROOT) not in sys.path:
             sys.path.insert(0, str(KIT_ROOT))
-        spec = json.loads(Path(spec_path).read_text())
-        _register_hypothesis_profile(spec.get("max_examples") or 25)
-        _SESSION = GradingSession(spec)
+        spec = SessionSpec.read(spec_path)
+        _register_hypothesis_profile(spec.max_examples or 25)
+        config.stash[SESSION] = GradingSession(spec)
         # Start the forkserver now: its imports (torch; the model stack only when a graded topic can use
         # it) overlap with collecting the graders, instead of delaying the first check.
         topics = {Path(str(a).split("::")[0]).stem.removeprefix("test_") for a in config.args}
-        remote.PRELOAD_MODELS = remote.needs_models(topics, [s["dir"] for s in spec["submissions"]])
-        if not all(s.get("trusted") for s in spec["submissions"]):
+        remote.PRELOAD_MODELS = remote.needs_models(topics, [s.dir for s in spec.submissions])
+        if not all(s.trusted for s in spec.submissions):
             from multiprocessing import forkserver
 
             remote._context()
@@ -158,23 +162,22 @@ def pytest_configure(config):
 
 def pytest_generate_tests(metafunc):
     """Parametrize every test that takes ``sub`` over the session's submissions, in spec order."""
-    if _SESSION is not None and "sub" in metafunc.fixturenames:
-        metafunc.parametrize("sub", _SESSION.order, indirect=True, ids=_SESSION.order)
+    session = _session(metafunc.config)
+    if session is not None and "sub" in metafunc.fixturenames:
+        metafunc.parametrize("sub", session.order, indirect=True, ids=session.order)
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Keep only the graded tests, ordered by submission then by position, and count each
-    submission's checks (for :meth:`GradingSession.done_with`)."""
-    if _SESSION is None:
+    """Keep only the graded tests, ordered by submission then by position (so each submission's checks
+    run together, and it is finished when the next item is another submission's)."""
+    grading = _session(config)
+    if grading is None:
         return
-    graded = [i for i in items if hasattr(i, "callspec") and "sub" in i.callspec.params]
-    rank = {name: n for n, name in enumerate(_SESSION.order)}
+    graded = [i for i in items if _graded(i) is not None]
+    rank = {name: n for n, name in enumerate(grading.order)}
     position = {id(item): n for n, item in enumerate(items)}
-    graded.sort(key=lambda i: (rank[i.callspec.params["sub"]], position[id(i)]))
+    graded.sort(key=lambda i: (rank[_graded(i)], position[id(i)]))
     items[:] = graded
-    for item in graded:
-        name = item.callspec.params["sub"]
-        _SESSION.remaining[name] = _SESSION.remaining.get(name, 0) + 1
 
 
 def topic_of(item) -> str:
@@ -188,7 +191,7 @@ def sub(request):
     state reset. Raises :class:`MissingTopic` when it lacks the topic's module."""
     topic = topic_of(request.node)
     current_topic.set(topic)
-    submission = _SESSION.get(request.param, topic)
+    submission = request.config.stash[SESSION].get(request.param, topic)
     submission.start_check()
     return submission
 
@@ -199,89 +202,46 @@ def ref(request):
     return importlib.import_module(f"solutions.{topic_of(request.node)}")
 
 
-def _find(exc):
-    """The verdict-bearing exception inside ``exc`` (hypothesis may wrap it in a group)."""
-    if isinstance(exc, (CheckFailed, SubmissionError, MissingTopic)):
-        return exc
-    if isinstance(exc, Unfinished):
-        return exc.error
-    for inner in getattr(exc, "exceptions", ()) or ():
-        found = _find(inner)
-        if found is not None:
-            return found
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and cause is not exc:
-        return _find(cause)
-    return None
-
-
-def feedback_for(exc) -> tuple[str, str, str]:
-    """(status, feedback for the student, internal detail for the instructor)."""
-    found = _find(exc)
-    if isinstance(found, CheckFailed):
-        return "failed", found.feedback(), ""
-    if isinstance(found, MissingTopic):
-        return "failed", str(found), ""
-    if isinstance(found, SubmissionError):
-        if found.kind == "raised" and found.exc_type == "MissingDefinition":
-            return "failed", found.message.split(": ", 1)[-1] + ": this check scores 0", ""
-        if found.kind == "raised" and found.exc_type == "NotImplementedError" and ": task " in found.message:
-            return "failed", f"Not implemented yet ({found.message.split(': ', 1)[-1]})", ""
-        if found.kind == "raised":
-            text = f"Your code raised {found.message}"
-            if found.traceback.strip():
-                text += "\n" + found.traceback.rstrip()
-            later = getattr(found, "diagnose_later", None)
-            diagnosis = later() if later else []
-            if diagnosis:
-                text += "\nLikely mistake: " + " / ".join(diagnosis)
-            return "failed", text, ""
-        return "failed", found.message[0].upper() + found.message[1:], ""
-    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return "error", "The grader could not check this (an internal error, reported to the instructor).", detail
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Turn a graded test's failed setup, or its call, into one check record (the verdict of
+    :func:`~.protocol.verdict`, points, printed output, seconds)."""
+    outcome = yield
+    grading = _session(item.config)
+    name = _graded(item)
+    if grading is None or name is None or call.when == "teardown":
+        return
+    report = outcome.get_result()
+    if call.when == "setup" and report.passed:
+        item._llmlab_start = time.monotonic()
+        return
+    if report.passed:
+        result = Verdict(Outcome.PASSED)
+    else:
+        result = verdict(call.excinfo.value if call.excinfo else None)
+    marker = item.get_closest_marker("llmlab")
+    meta = marker.kwargs if marker else {}
+    topic = topic_of(item)
+    grading.records[name].append(CheckRecord.graded(
+        submission=name, topic=topic, check=item.originalname.removeprefix("test_"), task=meta.get("task", ""),
+        points=float(meta.get("points", 1)), visibility=meta.get("visibility", "visible"), verdict=result,
+        printed=grading.output(name, topic),
+        seconds=round(time.monotonic() - getattr(item, "_llmlab_start", time.monotonic()), 3)))
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Turn each graded test's setup and call reports into one check record (status, points,
-    feedback, printed output, seconds); at teardown, tell the session the check is done."""
-    outcome = yield
-    if _SESSION is None or not hasattr(item, "callspec") or "sub" not in item.callspec.params:
-        return
-    report = outcome.get_result()
-    name = item.callspec.params["sub"]
-    marker = item.get_closest_marker("llmlab")
-    meta = marker.kwargs if marker else {}
-    if report.when == "setup" and report.passed:
-        item._llmlab_start = time.monotonic()
-        return
-    if report.when == "teardown":
-        _SESSION.done_with(name)
-        return
-    if report.when == "setup" or report.when == "call":
-        if report.passed:
-            status, text, internal = "passed", "", ""
-        else:
-            status, text, internal = feedback_for(call.excinfo.value) if call.excinfo else ("error", "", "")
-        live = _SESSION.live.get((name, topic_of(item)))
-        printed = getattr(live, "output", "") if live is not None else ""
-        points = float(meta.get("points", 1))
-        _SESSION.records.append({
-            "submission": name, "topic": topic_of(item), "check": item.originalname.removeprefix("test_"),
-            "task": meta.get("task", ""), "max_points": points,
-            "points": points if status == "passed" else 0.0, "status": status, "feedback": text,
-            "printed": printed if status != "passed" else "", "internal": internal,
-            "visibility": meta.get("visibility", "visible"),
-            "seconds": round(time.monotonic() - getattr(item, "_llmlab_start", time.monotonic()), 3),
-        })
+def pytest_runtest_protocol(item, nextitem):
+    """After a graded item's teardown: when the next item belongs to another submission (or there is
+    none), this submission is finished (its workers closed, its records reported)."""
+    yield
+    grading = _session(item.config)
+    name = _graded(item)
+    if grading is not None and name is not None and (nextitem is None or _graded(nextitem) != name):
+        grading.finish(name)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Close the live workers and write every record to the spec's ``out`` file, if any."""
-    if _SESSION is None:
-        return
-    for live in _SESSION.live.values():
-        live.close()
-    out = _SESSION.spec.get("out")
-    if out:
-        Path(out).write_text(json.dumps({"records": _SESSION.records}, indent=1))
+    """Close the live workers, report what is left and mark the results complete."""
+    grading = _session(session.config)
+    if grading is not None:
+        grading.close()

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..paths import KIT_ROOT, PROTECTED
+from .protocol import Diagnosis, unfinished
 
 if TYPE_CHECKING:
     from ..codec import Handle
@@ -74,9 +75,12 @@ class SubmissionError(Exception):
         super().__init__(message)
         self.kind = kind  # "raised", "timeout", "crashed", "missing", "invalid", "memory", "output", "import",
         # "budget"
-        self.exc_type = ""
+        self.exc_type = ""  # kind "raised": the name of the exception's type
         self.message = message
         self.traceback = traceback
+        # kind "raised": the mistakes this exception matches (set by ``checks.diagnosing``), read by
+        # ``protocol.verdict`` when the feedback is written
+        self.diagnosis: Diagnosis | None = None
 
 
 class Unfinished(BaseException):
@@ -87,11 +91,6 @@ class Unfinished(BaseException):
     def __init__(self, error: SubmissionError):
         super().__init__(error.message)
         self.error = error
-
-
-def _unfinished(err: SubmissionError) -> bool:
-    return err.kind == "raised" and (err.exc_type == "MissingDefinition" or (
-        err.exc_type == "NotImplementedError" and ": task " in err.message))
 
 
 _CONTEXT = None
@@ -299,7 +298,7 @@ class BaseSubmission:
             self.poisoned = err
             self._settle(label, err, _innermost(err.traceback))
             raise err
-        if _unfinished(err):
+        if unfinished(err.exc_type, err.message):
             raise Unfinished(err)
         raise err
 

@@ -44,8 +44,8 @@ def topic_message(res: SubmissionResult, topic: str) -> str | None:
     """One message for a topic whose checks all failed for one reason (a syntax error, no module, an
     unreadable notebook), instead of the same text under every check; None otherwise."""
     checks = res.topics[topic].checks
-    texts = {c["feedback"] for c in checks if c["status"] != "passed"}
-    if len(checks) < 2 or len(texts) != 1 or any(c["status"] == "passed" for c in checks):
+    texts = {c.feedback for c in checks if c.status != "passed"}
+    if len(checks) < 2 or len(texts) != 1 or any(c.status == "passed" for c in checks):
         return None
     unreadable = [n.partition(": ")[2] for n in res.notes if n.startswith(f"{topic}: could not read")]
     return unreadable[0] if unreadable else texts.pop()
@@ -73,20 +73,20 @@ def table(results: dict[str, SubmissionResult], *, details: bool = True) -> str:
         width = max([len(t) for t in res.topics] + [5])
         lines.append(f"  {_ljust(_t('topic'), width)}  {_rjust(_t('score'), 11)}  {_t('checks')}")
         for topic, t in res.topics.items():
-            passed = sum(c["status"] == "passed" for c in t.checks)
+            passed = sum(c.status == "passed" for c in t.checks)
             lines.append(f"  {topic.ljust(width)}  {_fmt(t.points):>5} / {_fmt(t.max_points):<3}  "
                          + _t(f"{passed}/{len(t.checks)} passed"))
         lines.append(f"  {_ljust(_t('TOTAL'), width)}  {_fmt(res.points):>5} / {_fmt(res.max_points):<3}")
         if details:
             failed = [c for topic, t in res.topics.items() if whole[topic] is None
-                      for c in t.checks if c["status"] != "passed"]
+                      for c in t.checks if c.status != "passed"]
             if failed:
                 lines.append("")
                 lines.append("  " + _t("Checks that did not pass:"))
             for c in failed:
-                lines.append(f"  x {c['topic']}/{check_title(c['topic'], c['check'])} "
-                             + _t(f"[{_fmt(c['max_points'])} pt, task {c['task']}]"))
-                for fl in c["feedback"].splitlines():
+                lines.append(f"  x {c.topic}/{check_title(c.topic, c.check)} "
+                             + _t(f"[{_fmt(c.max_points)} pt, task {c.task}]"))
+                for fl in c.feedback.splitlines():
                     lines.append(f"      {fl}")
         lines.append("")
     return "\n".join(lines)
@@ -97,13 +97,13 @@ def gradescope(result: SubmissionResult) -> dict:
     tests = []
     for topic, t in result.topics.items():
         for c in t.checks:
-            output = c["feedback"]
-            if c.get("printed"):
-                output += "\n\n" + _t("Your code printed:") + "\n" + c["printed"]
-            tests.append({"name": f"{topic}: {check_title(topic, c['check'])}", "number": c["task"],
-                          "score": c["points"],
-                          "max_score": c["max_points"], "status": "passed" if c["status"] == "passed" else "failed",
-                          "output": output, "visibility": c.get("visibility", "visible")})
+            output = c.feedback
+            if c.printed:
+                output += "\n\n" + _t("Your code printed:") + "\n" + c.printed
+            tests.append({"name": f"{topic}: {check_title(topic, c.check)}", "number": c.task,
+                          "score": c.points,
+                          "max_score": c.max_points, "status": "passed" if c.status == "passed" else "failed",
+                          "output": output, "visibility": c.visibility})
     out = {"score": result.points, "max_score": result.max_points, "tests": tests, "visibility": "visible",
            "stdout_visibility": "hidden"}
     if result.notes:
@@ -125,16 +125,16 @@ def junit(results: dict[str, SubmissionResult]) -> str:
     for res in results.values():
         for topic, t in res.topics.items():
             suite = ET.SubElement(root, "testsuite", name=f"{res.name}.{topic}", tests=str(len(t.checks)),
-                                  failures=str(sum(c["status"] == "failed" for c in t.checks)),
-                                  errors=str(sum(c["status"] == "error" for c in t.checks)))
+                                  failures=str(sum(c.status == "failed" for c in t.checks)),
+                                  errors=str(sum(c.status == "error" for c in t.checks)))
             for c in t.checks:
-                case = ET.SubElement(suite, "testcase", classname=f"{res.name}.{topic}", name=c["check"],
-                                     time=str(c.get("seconds", 0)))
+                case = ET.SubElement(suite, "testcase", classname=f"{res.name}.{topic}", name=c.check,
+                                     time=str(c.seconds))
                 ET.SubElement(case, "properties").append(
-                    ET.Element("property", name="points", value=f"{c['points']}/{c['max_points']}"))
-                if c["status"] == "failed":
-                    ET.SubElement(case, "failure", message=c["feedback"].splitlines()[0] if c["feedback"] else "")\
-                        .text = c["feedback"]
-                elif c["status"] == "error":
-                    ET.SubElement(case, "error", message=_t("internal grader error")).text = c["feedback"]
+                    ET.Element("property", name="points", value=f"{c.points}/{c.max_points}"))
+                if c.status == "failed":
+                    ET.SubElement(case, "failure", message=c.feedback.splitlines()[0] if c.feedback else "")\
+                        .text = c.feedback
+                elif c.status == "error":
+                    ET.SubElement(case, "error", message=_t("internal grader error")).text = c.feedback
     return ET.tostring(root, encoding="unicode")

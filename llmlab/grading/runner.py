@@ -1,4 +1,4 @@
-"""Grade submissions: prepare them, run the grading session, return plain records.
+"""Grade submissions: prepare them, run the grading session, return their results.
 
 The session runs in a separate Python process (``python -m pytest -p llmlab.grading.plugin``), so a
 grading run leaves no state behind in the caller, and the caller can be a test, the CLI or a batch
@@ -6,20 +6,24 @@ job alike. Submissions themselves run in further worker processes (see :mod:`.re
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import topics as topic_registry
 from ..i18n import translate_result
 from ..paths import GRADERS, KIT_ROOT
 from .notebook import extract_module
+from .protocol import CheckRecord, ResultReader, SessionSpec, SubmissionSpec, as_record
 from .remote import Limits
+
+RESULTS_FILE = "results.jsonl"  # in the workdir: the session's results stream (see .protocol)
 
 
 class GradingError(RuntimeError):
@@ -28,19 +32,28 @@ class GradingError(RuntimeError):
 
 @dataclass
 class TopicResult:
-    """One topic's score: ``points`` of ``max_points`` and its check records."""
+    """One topic's score: ``points`` of ``max_points`` and its check records (dicts are read as
+    :class:`~.protocol.CheckRecord`)."""
     topic: str
     points: float = 0.0
     max_points: float = 0.0
-    checks: list[dict] = field(default_factory=list)
+    checks: list[CheckRecord] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.checks = [as_record(c) for c in self.checks]
 
 
 @dataclass
 class SubmissionResult:
-    """One submission's results: a :class:`TopicResult` per topic, and notes for the student."""
+    """One submission's results: a :class:`TopicResult` per topic, and notes for the student.
+
+    ``records`` are the check records as the grading session reported them, in English (``topics``'
+    checks are the same records, their feedback in ``LLMLAB_LANG``'s language); they are what a results
+    file keeps (``grade-class``'s ``<student>.records.json``)."""
     name: str
     topics: dict[str, TopicResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    records: list[CheckRecord] = field(default_factory=list)
 
     @property
     def points(self) -> float:
@@ -56,6 +69,21 @@ class SubmissionResult:
         """Plain data: name, points, max_points, notes and each topic as a dict."""
         return {"name": self.name, "points": self.points, "max_points": self.max_points,
                 "notes": self.notes, "topics": {k: asdict(v) for k, v in self.topics.items()}}
+
+
+def add_limit_options(parser, *, budget_help: str | None = None) -> None:
+    """The grading limits every grading command takes: ``--timeout`` and ``--memory-mb``, and, with
+    ``budget_help`` (what one budget covers), ``--budget`` and ``--lang``."""
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="CPU seconds one call into the submission may take "
+                             "(default: each topic's own limit, as `llmlab topics` lists)")
+    parser.add_argument("--memory-mb", type=int, default=3072, help="memory a submission may allocate")
+    if budget_help:
+        from ..i18n import LangAction
+
+        parser.add_argument("--budget", type=float, default=None, metavar="SECONDS", help=budget_help)
+        parser.add_argument("--lang", choices=["en", "zh"], action=LangAction,
+                            help="language of the feedback (sets LLMLAB_LANG; default: $LLMLAB_LANG, else en)")
 
 
 def prepare(path: str | Path, topics: list[str], workdir: Path) -> tuple[Path, list[str]]:
@@ -115,49 +143,70 @@ def check_topics(topics: list[str] | None) -> list[str]:
 
 def grade(submissions: dict[str, str | Path], topics: list[str] | None = None, *, trusted: bool = False,
           limits: Limits | None = None, workdir: str | Path | None = None,
-          session_timeout: float | None = None, results_dir: str | Path | None = None,
-          extra: dict[str, dict] | None = None, max_examples: int | None = None,
-          protected: list[str | Path] = (), threads: int | None = None) -> dict[str, SubmissionResult]:
+          session_timeout: float | None = None, max_examples: int | None = None,
+          protected: list[str | Path] = (), threads: int | None = None,
+          on_result: Callable[[str, SubmissionResult], None] | None = None) -> dict[str, SubmissionResult]:
     """Grade each named submission on ``topics`` (default: every topic). Returns results by name.
 
     ``protected`` adds folders no worker may read (a whole class's submissions, its results).
     ``max_examples`` lowers hypothesis' examples per check (the kit's own tests of isolation use it;
     real grading keeps the profile's default). ``threads`` caps the grading session's torch threads (the
     references it computes): sessions that run side by side should share the cores, not fight over them.
-    With ``results_dir``, each submission's records are also written there as soon as it is graded
-    (``extra[name]`` may add ``file_stem`` and ``fingerprint`` to that file).
+    ``on_result(name, result)`` is called (in this thread) with each submission's result as soon as the
+    session has graded it, while the others are still being graded; a session that breaks has handed over
+    the submissions it finished before :class:`GradingError` is raised.
     """
     topics = check_topics(topics)
     own_tmp = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="llmlab-grade-"))
     try:
         notes = write_spec(workdir, submissions, topics, trusted=trusted, limits=limits, protected=protected,
-                           results_dir=results_dir, extra=extra, max_examples=max_examples)
-        proc = subprocess.run([sys.executable, "-m", "pytest", *session_args(workdir, topics)], cwd=KIT_ROOT,
-                              env=session_env(threads), capture_output=True, text=True, timeout=session_timeout)
-        return read_results(workdir, submissions, topics, notes, proc.stdout + proc.stderr)
+                           max_examples=max_examples)
+        results = Results(workdir, submissions, topics, notes, on_result)
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", *session_args(workdir, topics)], cwd=KIT_ROOT,
+                                env=session_env(threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        output = _run_session(proc, session_timeout, results.poll)
+        return results.finish(output)
     finally:
         if own_tmp:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_session(proc: subprocess.Popen, timeout: float | None, poll: Callable[[], None]) -> str:
+    """Wait for the session ``proc`` (``timeout`` seconds at most: then kill it and raise
+    ``subprocess.TimeoutExpired``), calling ``poll`` every quarter second meanwhile; returns what it printed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                out, err = proc.communicate(timeout=0.25 if left is None else max(0.0, min(0.25, left)))
+                return out + err
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(proc.args, timeout) from None
+                poll()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 # The pieces of ``grade``, shared with the warm session of ``llmlab watch`` (which runs the same
 # pytest arguments in a process that stays alive between gradings).
 
 def write_spec(workdir: Path, submissions: dict[str, str | Path], topics: list[str], *, trusted: bool = False,
-               limits: Limits | None = None, protected: list[str | Path] = (), results_dir=None,
-               extra: dict[str, dict] | None = None, max_examples: int | None = None) -> dict[str, list[str]]:
+               limits: Limits | None = None, protected: list[str | Path] = (),
+               max_examples: int | None = None) -> dict[str, list[str]]:
     """Prepare each submission under ``workdir`` and write the session's ``spec.json``; returns the notes."""
     spec_subs, notes = [], {}
     for n, (name, path) in enumerate(submissions.items()):
         directory, notes[name] = prepare(path, topics, workdir / f"s{n}")
-        spec_subs.append({"name": name, "dir": str(directory), "trusted": trusted, **(extra or {}).get(name, {})})
+        spec_subs.append(SubmissionSpec(name, str(directory), trusted))
     # Workers may read their own prepared folder only: not the originals, not each other's.
     protected = [str(workdir)] + [str(Path(p).resolve()) for p in [*submissions.values(), *protected]]
-    spec = {"submissions": spec_subs, "out": str(workdir / "records.json"), "limits": asdict(limits or Limits()),
-            "protected": protected, "results_dir": str(results_dir) if results_dir else None,
-            "max_examples": max_examples}
-    (workdir / "spec.json").write_text(json.dumps(spec))
+    SessionSpec(spec_subs, out=str(workdir / RESULTS_FILE), limits=asdict(limits or Limits()), protected=protected,
+                max_examples=max_examples).write(workdir / "spec.json")
     return notes
 
 
@@ -179,26 +228,57 @@ def session_env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
+class Results:
+    """The results of the session of ``workdir``, gathered as its results stream grows: each submission's
+    :class:`SubmissionResult` goes to ``on_result`` once it is complete."""
+
+    def __init__(self, workdir: Path, submissions: dict, topics: list[str], notes: dict[str, list[str]],
+                 on_result: Callable[[str, SubmissionResult], None] | None = None):
+        self.reader = ResultReader(workdir / RESULTS_FILE)
+        self.names, self.topics, self.notes, self.on_result = list(submissions), topics, notes, on_result
+        self.results: dict[str, SubmissionResult] = {}
+
+    def poll(self) -> None:
+        """Take in the submissions finished since the last call (and hand each to ``on_result``)."""
+        for name, records in self.reader.read():
+            if name in self.results or name not in self.notes:
+                continue
+            self.results[name] = result = from_records(name, self.topics, records, self.notes[name])
+            if self.on_result is not None:
+                self.on_result(name, result)
+
+    def finish(self, output: str = "") -> dict[str, SubmissionResult]:
+        """Every submission's result, in the order given; ``output`` (what the session printed) explains a
+        session that did not finish (:class:`GradingError`)."""
+        self.poll()
+        if not self.reader.ended:
+            raise GradingError("the grading session did not finish:\n" + output[-3000:])
+        for name in self.names:  # not finished (the session was interrupted), or none of its checks ran
+            if name not in self.results:
+                records = self.reader.unfinished.get(name, [])
+                self.results[name] = from_records(name, self.topics, records, self.notes[name])
+        return {name: self.results[name] for name in self.names}
+
+
 def read_results(workdir: Path, submissions: dict, topics: list[str], notes: dict[str, list[str]],
                  output: str = "") -> dict[str, SubmissionResult]:
-    """The results of the session of ``workdir``; ``output`` (what it printed) explains a session that failed."""
-    out = workdir / "records.json"
-    if not out.exists():
-        raise GradingError("the grading session did not finish:\n" + output[-3000:])
-    records = json.loads(out.read_text())["records"]
-    return {name: from_records(name, topics, [r for r in records if r["submission"] == name], notes[name])
-            for name in submissions}
+    """The results of the finished session of ``workdir``; ``output`` (what it printed) explains a session
+    that failed."""
+    return Results(workdir, submissions, topics, notes).finish(output)
 
 
-def from_records(name: str, topics: list[str], records: list[dict], notes: list[str] | None = None) -> SubmissionResult:
+def from_records(name: str, topics: list[str], records: list[CheckRecord | dict],
+                 notes: list[str] | None = None) -> SubmissionResult:
     """A :class:`SubmissionResult` for ``name`` from its check records: every topic of ``topics`` (0 of 0
-    if no record), points summed, feedback translated to ``LLMLAB_LANG``'s language."""
-    res = SubmissionResult(name, notes=list(notes or []))
+    if no record), points summed, feedback translated to ``LLMLAB_LANG``'s language (``records`` kept
+    in English)."""
+    records = [as_record(r) for r in records]
+    res = SubmissionResult(name, notes=list(notes or []), records=records)
     for topic in topics:
         res.topics[topic] = TopicResult(topic)
     for rec in records:
-        t = res.topics.setdefault(rec["topic"], TopicResult(rec["topic"]))
+        t = res.topics.setdefault(rec.topic, TopicResult(rec.topic))
         t.checks.append(rec)
-        t.points += rec["points"]
-        t.max_points += rec["max_points"]
+        t.points += rec.points
+        t.max_points += rec.max_points
     return translate_result(res)  # records stay English; the feedback is written in LLMLAB_LANG's language
