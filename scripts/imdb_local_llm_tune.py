@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from llmlab.data import load_imdb  # noqa: E402
 from llmlab.models import load_smollm2  # noqa: E402
-from scripts.imdb_local_llm_full import pick_examples, score_all, shorten  # noqa: E402
+from imdb_local_llm_full import pick_examples, score_all, shorten  # noqa: E402  (this script's own folder)
 from solutions.imdb_local_llm import build_messages, calibrate, label_logprobs  # noqa: E402
 
 
