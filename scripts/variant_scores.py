@@ -17,12 +17,6 @@ import tempfile
 from pathlib import Path
 
 
-def _field(check, name: str):
-    """A check record's field, whether the kit keeps records as dicts or as objects (enums as values)."""
-    value = check[name] if isinstance(check, dict) else getattr(check, name)
-    return getattr(value, "value", value)
-
-
 def main(argv: list[str]) -> None:
     max_examples = None
     if "--max-examples" in argv:
@@ -52,10 +46,9 @@ def main(argv: list[str]) -> None:
                 t = results[name].topics[topic]
                 print(f"== {topic}:{name} {t.points}/{t.max_points}")
                 for c in t.checks:
-                    status = _field(c, "status")
-                    if status != "passed":
-                        feedback = _field(c, "feedback").replace(tmp, "<tmp>").replace(str(root), "<kit>")
-                        print(f"   {_field(c, 'check')} [{status}] {_field(c, 'points')}: {feedback}")
+                    if c["status"] != "passed":
+                        feedback = c["feedback"].replace(tmp, "<tmp>").replace(str(root), "<kit>")
+                        print(f"   {c['check']} [{c['status']}] {c['points']}: {feedback}")
         sys.stdout.flush()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import topics as topic_registry
-from ..i18n import translate_result
+from ..i18n import LangAction, translate_result
 from ..paths import GRADERS, KIT_ROOT
 from .notebook import extract_module
 from .protocol import CheckRecord, ResultReader, SessionSpec, SubmissionSpec, as_record
@@ -79,8 +79,6 @@ def add_limit_options(parser, *, budget_help: str | None = None) -> None:
                              "(default: each topic's own limit, as `llmlab topics` lists)")
     parser.add_argument("--memory-mb", type=int, default=3072, help="memory a submission may allocate")
     if budget_help:
-        from ..i18n import LangAction
-
         parser.add_argument("--budget", type=float, default=None, metavar="SECONDS", help=budget_help)
         parser.add_argument("--lang", choices=["en", "zh"], action=LangAction,
                             help="language of the feedback (sets LLMLAB_LANG; default: $LLMLAB_LANG, else en)")
