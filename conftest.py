@@ -44,4 +44,11 @@ def pytest_cmdline_main(config):
         config.option.numprocesses = KIT_WORKERS
         if config.option.dist == "no":
             config.option.dist = "loadgroup"  # tests marked xdist_group share a worker
+    workers = getattr(config.option, "numprocesses", None)
+    parallel = workers in ("auto", "logical") or isinstance(workers, int) and workers > 1
+    if parallel and not hasattr(config, "workerinput"):
+        # Workers (and every process they start: grading sessions, notebook kernels) share the cores
+        # already: one torch thread each. More threads only wait for each other's time slices.
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
     return (yield)

@@ -202,10 +202,10 @@ def grade_class(submissions_dir: str | Path, out_dir: str | Path, *, topics: lis
         watcher.start()
 
     def run(names):
-        # every student's folder and the results stay unreadable to every other student's code
+        # every student's folder and the results stay unreadable to every other student's code; each
+        # session keeps its default of one torch thread (parallelism comes from the sessions themselves)
         grade({n: students[n] for n in names}, topics, limits=limits, on_result=file_result,
-              protected=[Path(submissions_dir).resolve(), out.resolve()],
-              threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
+              protected=[Path(submissions_dir).resolve(), out.resolve()])
 
     errors = []
     try:

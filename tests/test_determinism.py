@@ -45,3 +45,12 @@ def test_hypothesis_is_pinned_to_the_version_the_expected_failures_were_recorded
     # graders/expected_failures/*.json list what each variant fails on the examples of this version
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert f'"hypothesis=={version("hypothesis")}"' in pyproject
+
+
+def test_a_grading_session_computes_on_one_torch_thread_unless_told_otherwise(monkeypatch):
+    # the sum order of a multi-threaded reduction depends on the thread count, hence on the machine
+    from llmlab.grading.runner import session_env
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    assert session_env()["OMP_NUM_THREADS"] == session_env()["MKL_NUM_THREADS"] == "1"
+    assert session_env(3)["OMP_NUM_THREADS"] == "3"

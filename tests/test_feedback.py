@@ -143,3 +143,38 @@ def test_a_variant_that_modifies_its_input_does_not_spoil_the_next(monkeypatch):
         assert x.tolist() == [-1.0, 2.0]
     finally:
         current_topic.reset(token)
+
+
+def test_an_earlier_failure_confirms_the_named_mistakes_without_running_every_variant(monkeypatch):
+    # the minimal input x = 1 matches "abs" and "square"; confirming on the earlier x = -2 needs only those
+    # two variants (it names "abs"), and on x = 3, which neither explains, all of them (only "shift" does)
+    runs = []
+
+    def counted(name, fn):
+        return _Variant(name, lambda x: runs.append(name) or fn(x))
+
+    fake = [counted("abs", torch.abs), counted("square", torch.square), counted("neg", torch.neg),
+            counted("shift", lambda x: x + 2)]
+    monkeypatch.setattr("llmlab.grading.variants.load_variants", lambda topic: fake)
+    token = current_topic.set("fake")
+    try:
+        def failures(*earlier):
+            seen = []
+            for x in (*earlier, torch.tensor([1.0])):
+                try:
+                    expect_close(torch.abs(x) if x.item() != 3 else x + 2, x - 10, what="f(x)",
+                                 diagnose_with=lambda m, x=x: m.f(x))
+                except CheckFailed as failure:
+                    seen.append(failure)
+            return seen
+
+        last = failures(torch.tensor([-2.0]))[-1]
+        assert last.diagnosis == ["abs"]
+        assert runs == ["abs", "square", "neg", "shift", "abs", "square"]  # 4 on the minimal input, then 2
+        runs.clear()
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", "graders/test_fake.py::test_cube[s] (call)")
+        last = failures(torch.tensor([3.0]))[-1]
+        assert last.diagnosis == []  # "shift" explains x = 3 but not x = 1: nothing explains both
+        assert runs[4:] == ["abs", "square", "neg", "shift"]
+    finally:
+        current_topic.reset(token)

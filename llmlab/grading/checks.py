@@ -20,6 +20,10 @@ from .protocol import Diagnosis, compose_feedback, raised_problem
 from .remote import RemoteObject, SubmissionError
 
 current_topic: contextvars.ContextVar[str] = contextvars.ContextVar("current_topic", default="")
+# While an earlier failure's diagnosis only confirms the mistakes already named, ``diagnose`` tries those
+# variants first and stops there when one of them matches (the others could only be dropped by the
+# intersection): a confirmation costs a few variant runs instead of all of them.
+_named_first: contextvars.ContextVar[frozenset] = contextvars.ContextVar("named_first", default=frozenset())
 
 
 class CheckFailed(AssertionError):
@@ -42,16 +46,21 @@ class CheckFailed(AssertionError):
         self._siblings = _seen_failures(self) if self._lazy else []
         super().__init__(message)
 
-    def _own_diagnosis(self) -> list[str]:
-        if callable(self._diagnosis):
-            token = current_topic.set(self._topic)
-            try:
-                self._diagnosis = self._diagnosis()
-            except Exception:  # noqa: BLE001 - a diagnosis that cannot run names nothing
-                self._diagnosis = []
-            finally:
-                current_topic.reset(token)
-        return list(self._diagnosis or [])
+    def _own_diagnosis(self, confirming: list[str] = ()) -> list[str]:
+        """This failure's diagnosis; with ``confirming``, one that may omit mistakes not in it (not kept)."""
+        if not callable(self._diagnosis):
+            return list(self._diagnosis or [])
+        token, named = current_topic.set(self._topic), _named_first.set(frozenset(confirming))
+        try:
+            found = self._diagnosis()
+        except Exception:  # noqa: BLE001 - a diagnosis that cannot run names nothing
+            found = []
+        finally:
+            current_topic.reset(token)
+            _named_first.reset(named)
+        if not confirming:
+            self._diagnosis = found
+        return list(found or [])
 
     @property
     def diagnosis(self) -> list[str]:
@@ -63,7 +72,7 @@ class CheckFailed(AssertionError):
                 if not found:
                     break
                 if other is not self and other._lazy:
-                    theirs = other._own_diagnosis()
+                    theirs = other._own_diagnosis(confirming=found)
                     found = [m for m in found if m in theirs]
             self._final = found if len(found) <= MAX_NAMED else []
         return self._final
@@ -169,20 +178,30 @@ def diagnose(compute: Callable, actual, *, atol: float = 1e-5, rtol: float = 1e-
     topic = current_topic.get()
     if not topic:
         return []
-    found = []
     inputs = _closure_tensors(compute)
     saved = [t.detach().clone() for t in inputs]
-    for variant in load_variants(topic):
-        try:
-            with torch.no_grad():
-                guess = compute(variant.module())
-        except Exception:  # noqa: BLE001 - a variant that cannot run this input says nothing
-            continue
-        finally:
-            _restore(inputs, saved)
-        if _same(guess, actual, atol, rtol):
-            found.append(variant.mistake)
-    return found
+
+    def matching(variants) -> list[str]:
+        found = []
+        for variant in variants:
+            try:
+                with torch.no_grad():
+                    guess = compute(variant.module())
+            except Exception:  # noqa: BLE001 - a variant that cannot run this input says nothing
+                continue
+            finally:
+                _restore(inputs, saved)
+            if _same(guess, actual, atol, rtol):
+                found.append(variant.mistake)
+        return found
+
+    variants, named = list(load_variants(topic)), _named_first.get()
+    if named:
+        found = matching([v for v in variants if v.mistake in named])
+        if found:  # the caller keeps only named mistakes: the other variants cannot change its answer
+            return found
+        variants = [v for v in variants if v.mistake not in named]
+    return matching(variants)
 
 
 def _closure_tensors(fn, depth: int = 4) -> list[torch.Tensor]:
