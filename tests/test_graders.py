@@ -36,6 +36,7 @@ def _summary(result, topic):
     return "\n".join(f"  {c['check']}: {c['status']} {c['feedback'][:300]}" for c in t.checks if c["status"] != "passed")
 
 
+@pytest.mark.slow  # minutes per topic: the fast loop leaves it out, a change to a topic's graders runs it
 @pytest.mark.parametrize("topic", TOPICS)
 def test_graders_catch_every_variant_and_accept_every_correct_solution(topic, tmp_path):
     variants, alts = list(load_variants(topic)), alternatives(topic)

@@ -213,7 +213,8 @@ def session_args(workdir: Path, topics: list[str]) -> list[str]:
     files = [str(GRADERS / f"test_{t}.py") for t in topics]
     # no:unraisableexception: its clean-up runs gc.collect() five times (seconds with torch loaded) only
     # to turn unraisable exceptions into warnings, which no verdict reads
-    return [*files, "-p", "llmlab.grading.plugin", "--llmlab-spec", str(workdir / "spec.json"), "-q",
+    return [*files, "-p", "_hypothesis_pytestplugin", "-p", "llmlab.grading.plugin", "--llmlab-spec",
+            str(workdir / "spec.json"), "-q",
             "--no-header", "-p", "no:cacheprovider", "-p", "no:unraisableexception",
             "-c", str(Path(__file__).with_name("grading.ini")), "--rootdir", str(KIT_ROOT)]
 
@@ -224,7 +225,8 @@ def session_env(threads: int | None = None) -> dict[str, str]:
     gains nothing on them, and its spinning takes CPU from the submission's worker (the session waits on
     it) and from whatever else shares the cores; on a busy machine every small operation then waits
     for a time slice (measured: a class of 11 submissions 1.5x slower with 2 threads than with 1)."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    # plugins installed next to the kit (xdist, anyio, ...) are not loaded: a session needs hypothesis' only
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.update(OMP_NUM_THREADS=str(threads or 1), MKL_NUM_THREADS=str(threads or 1))
     return env
 
