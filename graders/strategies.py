@@ -45,9 +45,10 @@ def padded_attention_masks(draw, max_batch: int = 4, max_len: int = 8, side: str
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """Imported into a test module, an autouse fixture: its tests run on one torch thread (the grading
-    workers already do). Tiny models gain nothing from a second thread, and on a busy machine threads
-    that wait for each other make every forward pass many times slower. The setting is restored after."""
+    """Imported into a kit test module, an autouse fixture: its tests run on one torch thread, as grading
+    sessions and their workers do (``runner.session_env``). Tiny models gain nothing from a second
+    thread, and on a busy machine threads that wait for each other make every forward pass many times
+    slower. The setting is restored after."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -18,7 +18,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graders.strategies import one_torch_thread, seeds, when_reporting  # noqa: F401  (an autouse fixture)
+from graders.strategies import seeds, when_reporting
 from llmlab.grading.checks import (CheckFailed, check, current_topic, diagnose, expect_equal, expect_raises,
                                   expect_tensor, expect_tuple, known_mistake)
 from llmlab.grading.remote import RemoteObject

@@ -19,7 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graders.strategies import one_torch_thread, seeds, when_reporting  # noqa: F401  (an autouse fixture)
+from graders.strategies import seeds, when_reporting
 from llmlab.grading import factories
 from llmlab.grading.checks import (CheckFailed, check, diagnose, diagnosing, expect_close, expect_raises,
                                   expect_tensor, known_mistake, require_implemented)

@@ -22,7 +22,7 @@ import torch
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from graders.strategies import one_torch_thread, randn, seeds  # noqa: F401  (one_torch_thread: an autouse fixture)
+from graders.strategies import randn, seeds
 from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_close,
                                   expect_raises, expect_tensor, known_mistake, later)
 from llmlab.grading.compose import composed, try_compose

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from graders.strategies import one_torch_thread, seeds  # noqa: F401  (one_torch_thread: an autouse fixture)
+from graders.strategies import seeds
 from llmlab.grading import factories
 from llmlab.grading.checks import (CheckFailed, check, describe, diagnose, diagnosing, expect_close, expect_equal,
                                   expect_raises, expect_tensor, known_mistake, later, require_implemented)

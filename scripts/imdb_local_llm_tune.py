@@ -6,9 +6,10 @@ its end. Each configuration (shots x review length) scores the dev reviews once 
 `label_logprobs`; every decision rule is then computed from the same scores:
 
 * ``argmax``: the more likely label word;
-* ``calibrated``: contextual calibration with the ``N/A`` content-free input (the notebook's section 4);
-* ``batch-centred``: the margin log p(positive) - log p(negative) minus its mean over the scored batch
-  (batch calibration, Zhou et al. 2023: the unlabelled reviews themselves estimate the prompt's bias);
+* ``calibrated``: contextual calibration with the ``N/A`` content-free input (the notebook's section 3);
+* ``batch-calibrated``: `calibrate` with the mean scores of the scored batch as the content-free scores
+  (batch calibration, Zhou et al. 2024: the unlabelled reviews themselves estimate the prompt's bias; with
+  two labels, a review is positive when its margin is above the batch's mean margin);
 * ``dev threshold``: the margin threshold that is best on the other half of the dev set (two-fold), i.e. a
   threshold learned from labelled training reviews.
 
@@ -61,7 +62,7 @@ def rules(scores: torch.Tensor, cf: torch.Tensor, labels: torch.Tensor) -> dict[
     two_fold[b] = (margin[b] > best_threshold(margin[a], labels[a])).long()
     return {"argmax": accuracy(scores.argmax(-1), labels),
             "calibrated": accuracy(calibrate(scores, cf).argmax(-1), labels),
-            "batch-centred": accuracy((margin > margin.mean()).long(), labels),
+            "batch-calibrated": accuracy(calibrate(scores, scores.mean(0, keepdim=True)).argmax(-1), labels),
             "dev threshold": accuracy(two_fold, labels)}
 
 
